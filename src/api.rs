@@ -1,0 +1,155 @@
+//! The SQL functions that verify tokens. Their SQL declarations, defaults and grants are in
+//! `sql/finalize.sql`.
+
+use crate::cache;
+use crate::errors::{self, Reason, Rejection};
+use crate::settings;
+use crate::verification::{self, Policy, Verified};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Statement start time in seconds since 1970: one statement sees one clock, which is what
+/// STABLE promises.
+pub fn statement_time() -> f64 {
+    // SAFETY: reads a timestamp the backend keeps for the current statement.
+    cache::timestamp_to_unix(unsafe { pg_sys::GetCurrentStatementStartTimestamp() })
+}
+
+fn policy() -> Policy<'static> {
+    Policy {
+        leeway: settings::leeway_seconds(),
+        audience: settings::expected_audience(),
+        issuer: settings::expected_issuer(),
+        max_bytes: settings::max_token_bytes(),
+    }
+}
+
+/// Verifies `token` for `db` as of `at`: the one path every entry point takes.
+pub fn check(token: &str, db: &str, at: f64) -> Result<Verified, Rejection> {
+    let keys = cache::keys();
+    verification::verify(token, db, at, &keys, &policy())
+}
+
+/// Reads a text argument; the SQL declaration is STRICT, so it is never NULL.
+unsafe fn text_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Result<&'a str, Rejection> {
+    // SAFETY: the caller passes the live fcinfo of a function whose argument n is text.
+    unsafe {
+        let datum = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, n);
+        let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        pgrx::varlena::text_to_rust_str(text)
+            .map_err(|_| Rejection::new(Reason::Malformed, "token is not valid UTF-8"))
+    }
+}
+
+fn verify_body(fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    // SAFETY: called by `errors::entry` with the fcinfo of revocation.jwt_verify(text, text).
+    let (token, db) = unsafe { (text_arg(fcinfo, 0)?, text_arg(fcinfo, 1)?) };
+    let verified = check(token, db, statement_time())?;
+    Ok(Some(jsonb_from_json_text(&verified.payload)))
+}
+
+/// Builds a jsonb from JSON text that serde_json has already accepted.
+pub fn jsonb_from_json_text(json: &[u8]) -> pg_sys::Datum {
+    let text = std::ffi::CString::new(json).expect("parsed JSON contains no NUL byte");
+    // SAFETY: jsonb_in takes a NUL-terminated cstring and returns a jsonb datum.
+    unsafe {
+        pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())])
+            .expect("jsonb_in never returns NULL")
+    }
+}
+
+/// `revocation.jwt_verify(token text, db text) returns jsonb`: the claims of a valid token, or
+/// an ERROR whose SQLSTATE names the reason.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager only.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn revocation_jwt_verify(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: this is the whole body of the function PostgreSQL calls.
+    unsafe { errors::entry(fcinfo, verify_body) }
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_revocation_jwt_verify() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `revocation.jwt_check`: the verdict as a row, for a given time; never raises for a bad token.
+#[pg_extern(stable, parallel_restricted, sql = false)]
+fn jwt_check(
+    token: Option<&str>,
+    db: Option<&str>,
+    at: Option<TimestampWithTimeZone>,
+) -> TableIterator<
+    'static,
+    (
+        name!(active, bool),
+        name!(reason, Option<String>),
+        name!(sqlstate, Option<String>),
+        name!(message, Option<String>),
+        name!(claims, Option<pgrx::JsonB>),
+        name!(kid, Option<String>),
+        name!(jti, Option<String>),
+    ),
+> {
+    let at = match at {
+        Some(ts) => cache::timestamp_to_unix(ts.into_inner()),
+        None => statement_time(),
+    };
+    let db = match db {
+        Some(db) => db.to_string(),
+        None => current_database(),
+    };
+    let outcome = match token {
+        None => Err(Rejection::new(Reason::Malformed, "no token was given")),
+        Some(token) => check(token, &db, at),
+    };
+    let row = match outcome {
+        Ok(v) => (
+            true,
+            None,
+            None,
+            None,
+            Some(pgrx::JsonB(serde_json::Value::Object(v.claims))),
+            Some(v.kid),
+            v.jti,
+        ),
+        Err(r) => {
+            let message = match &r.detail {
+                Some(detail) => format!("{}: {}", r.message, detail),
+                None => r.message.clone(),
+            };
+            (
+                false,
+                Some(r.reason.name().to_string()),
+                Some(r.reason.sqlstate().to_string()),
+                Some(message),
+                None,
+                None,
+                None,
+            )
+        }
+    };
+    TableIterator::once(row)
+}
+
+pub fn current_database() -> String {
+    // SAFETY: MyDatabaseId is set for every backend that can run SQL.
+    unsafe {
+        let name = pg_sys::get_database_name(pg_sys::MyDatabaseId);
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
+/// `revocation.cache_stats()`: what this backend holds.
+#[pg_extern(volatile, sql = false)]
+fn cache_stats() -> TableIterator<
+    'static,
+    (name!(keys, i64), name!(key_loads, i64), name!(last_load_us, i64)),
+> {
+    let s = cache::stats();
+    TableIterator::once((s.keys as i64, s.loads as i64, s.last_load_us as i64))
+}

@@ -1,0 +1,244 @@
+//! One error path for every token that is turned away.
+//!
+//! Each [`Reason`] has a name (what `jwt_check` reports), a SQLSTATE of its own and a message in
+//! PostgreSQL's style. The codes sit in class 28, "invalid authorization specification", so a
+//! client that only looks at the class still sees an authorization failure; the subclass starts
+//! with `J`, which the SQL standard leaves to implementations and PostgreSQL does not use.
+//!
+//! pgrx can only raise the SQLSTATEs it knows, so the entry points that raise a rejection do the
+//! last step themselves: [`entry`] runs the body under pgrx's guard (a panic or a PostgreSQL error
+//! inside still becomes an ordinary ERROR) and, once every Rust value is dropped, reports the
+//! rejection with `ereport` from a frame that owns nothing.
+//!
+//! Messages and details may name a `kid` or a `jti`, shortened and stripped of control
+//! characters; they never contain a key, a secret or the token.
+
+use pgrx::pg_sys;
+use std::ffi::{c_char, c_int, CString};
+
+/// Why a token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Malformed,
+    TooLarge,
+    AlgorithmNotAllowed,
+    UnknownKey,
+    KeyInactive,
+    BadSignature,
+    InvalidClaim,
+    Expired,
+    NotYetValid,
+    AudienceMismatch,
+    IssuerMismatch,
+    DatabaseNotAllowed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 12] = [
+        Reason::Malformed,
+        Reason::TooLarge,
+        Reason::AlgorithmNotAllowed,
+        Reason::UnknownKey,
+        Reason::KeyInactive,
+        Reason::BadSignature,
+        Reason::InvalidClaim,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::AudienceMismatch,
+        Reason::IssuerMismatch,
+        Reason::DatabaseNotAllowed,
+    ];
+
+    /// The name `jwt_check` reports and the README documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::TooLarge => "too_large",
+            Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::UnknownKey => "unknown_key",
+            Reason::KeyInactive => "key_inactive",
+            Reason::BadSignature => "bad_signature",
+            Reason::InvalidClaim => "invalid_claim",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::AudienceMismatch => "audience_mismatch",
+            Reason::IssuerMismatch => "issuer_mismatch",
+            Reason::DatabaseNotAllowed => "database_not_allowed",
+        }
+    }
+
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            Reason::Malformed => "28J01",
+            Reason::TooLarge => "28J02",
+            Reason::AlgorithmNotAllowed => "28J03",
+            Reason::UnknownKey => "28J04",
+            Reason::KeyInactive => "28J05",
+            Reason::BadSignature => "28J06",
+            Reason::InvalidClaim => "28J07",
+            Reason::Expired => "28J08",
+            Reason::NotYetValid => "28J09",
+            Reason::AudienceMismatch => "28J10",
+            Reason::IssuerMismatch => "28J11",
+            Reason::DatabaseNotAllowed => "28J12",
+        }
+    }
+}
+
+/// A refused token: the reason and the words that explain it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Rejection { reason, message: message.into(), detail: None }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// Quotes a value taken from a token (a `kid`, a `jti`, an `alg`) for a message: at most 64
+/// characters, control characters replaced, so a crafted header cannot flood or forge log lines.
+pub fn quoted(value: &str) -> String {
+    const LIMIT: usize = 64;
+    let mut out = String::with_capacity(value.len().min(LIMIT) + 5);
+    out.push('"');
+    for (i, c) in value.chars().enumerate() {
+        if i == LIMIT {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    out.push('"');
+    out
+}
+
+fn make_sqlstate(code: &str) -> c_int {
+    code.bytes()
+        .enumerate()
+        .fold(0, |acc, (i, ch)| acc | ((((ch as c_int) - ('0' as c_int)) & 0x3f) << (6 * i)))
+}
+
+// The ereport primitives. pgrx keeps its own declarations private, and they are exported by the
+// server like any other function.
+extern "C-unwind" {
+    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+    fn errcode(sqlerrcode: c_int) -> c_int;
+    fn errmsg(fmt: *const c_char, ...) -> c_int;
+    fn errdetail(fmt: *const c_char, ...) -> c_int;
+    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+}
+
+/// What the guarded body of an entry point hands back: a result, or a rejection whose strings
+/// live in the function's memory context. Plain data, so nothing is left to drop when the error
+/// is raised.
+struct Outcome {
+    datum: pg_sys::Datum,
+    is_null: bool,
+    code: c_int,
+    message: *mut c_char,
+    detail: *mut c_char,
+}
+
+fn palloc_cstring(text: &str) -> *mut c_char {
+    let c = CString::new(text.replace('\0', "?")).unwrap_or_default();
+    // SAFETY: pstrdup copies a NUL-terminated string into CurrentMemoryContext.
+    unsafe { pg_sys::pstrdup(c.as_ptr()) }
+}
+
+/// Runs the body of a SQL-callable function that can refuse a token.
+///
+/// The body returns the result datum (`None` for SQL NULL) or a [`Rejection`]; the rejection is
+/// raised here with its own SQLSTATE.
+///
+/// # Safety
+/// Call this only as the whole body of an `extern "C-unwind"` function that PostgreSQL calls with
+/// `fcinfo`, so that the frames the error unwinds through are PostgreSQL's and this one.
+#[inline(always)]
+pub unsafe fn entry(
+    fcinfo: pg_sys::FunctionCallInfo,
+    body: fn(pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection>,
+) -> pg_sys::Datum {
+    // SAFETY: we are at the top of an extern "C-unwind" function and own nothing yet.
+    let outcome = unsafe {
+        pg_sys::panic::pgrx_extern_c_guard(|| match body(fcinfo) {
+            Ok(Some(datum)) => Outcome {
+                datum,
+                is_null: false,
+                code: 0,
+                message: std::ptr::null_mut(),
+                detail: std::ptr::null_mut(),
+            },
+            Ok(None) => Outcome {
+                datum: pg_sys::Datum::from(0usize),
+                is_null: true,
+                code: 0,
+                message: std::ptr::null_mut(),
+                detail: std::ptr::null_mut(),
+            },
+            Err(rejection) => Outcome {
+                datum: pg_sys::Datum::from(0usize),
+                is_null: true,
+                code: make_sqlstate(rejection.reason.sqlstate()),
+                message: palloc_cstring(&rejection.message),
+                detail: rejection.detail.as_deref().map_or(std::ptr::null_mut(), palloc_cstring),
+            },
+        })
+    };
+
+    if outcome.code == 0 {
+        // SAFETY: fcinfo is the live call frame PostgreSQL handed us.
+        unsafe { (*fcinfo).isnull = outcome.is_null };
+        return outcome.datum;
+    }
+
+    // SAFETY: nothing in this frame needs dropping; errfinish does not return at ERROR.
+    unsafe {
+        if errstart(pgrx::PgLogLevel::ERROR as c_int, std::ptr::null()) {
+            errcode(outcome.code);
+            errmsg(c"%s".as_ptr(), outcome.message);
+            if !outcome.detail.is_null() {
+                errdetail(c"%s".as_ptr(), outcome.detail);
+            }
+            errfinish(c"errors.rs".as_ptr(), line!() as c_int, c"revocation".as_ptr());
+        }
+        unreachable!("errstart at ERROR level always reports")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_distinct_and_in_class_28() {
+        let mut codes: Vec<_> = Reason::ALL.iter().map(|r| r.sqlstate()).collect();
+        assert!(codes.iter().all(|c| c.len() == 5 && c.starts_with("28J")));
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len());
+    }
+
+    #[test]
+    fn sqlstate_packs_like_postgres() {
+        // ERRCODE_INVALID_PASSWORD is MAKE_SQLSTATE('2','8','P','0','1').
+        let expected = 2 | (8 << 6) | ((('P' as c_int - '0' as c_int) & 0x3f) << 12) | (1 << 24);
+        assert_eq!(make_sqlstate("28P01"), expected);
+    }
+
+    #[test]
+    fn quoted_values_are_short_and_printable() {
+        assert_eq!(quoted("k1"), "\"k1\"");
+        assert_eq!(quoted("a\nb"), "\"a?b\"");
+        let long = "x".repeat(100);
+        assert_eq!(quoted(&long), format!("\"{}...\"", "x".repeat(64)));
+    }
+}

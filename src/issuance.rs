@@ -1,0 +1,166 @@
+//! `jwt_sign`: tokens from the key table.
+//!
+//! Signing is not on any hot path, so it reads the key it needs afresh on every call instead of
+//! keeping private keys in the verifier's cache.
+
+use crate::cache::{self, select_latest};
+use crate::keys::{alg_name, Material, RawKey};
+use base64::Engine;
+use pgrx::prelude::*;
+use pgrx::datum::Interval;
+use pgrx::{pg_sys, JsonB};
+use serde_json::{Map, Value};
+
+struct Candidate {
+    kid: String,
+    alg: String,
+    secret: Option<Vec<u8>>,
+    public_key: Option<String>,
+    private_key: Option<String>,
+    usable_from: f64,
+    retired_at: Option<f64>,
+    created_at: f64,
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn invalid(message: String) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message);
+}
+
+fn no_key(message: String) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message);
+}
+
+/// A random `jti`: 128 bits from the server's strong random source, base64url.
+fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: fills exactly the buffer we pass.
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+        error!("could not generate a random jti");
+    }
+    b64url(&bytes)
+}
+
+/// `revocation.jwt_sign(claims jsonb, kid text, lifetime interval) returns text`
+#[pg_extern(volatile, sql = false)]
+fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>) -> String {
+    let Some(Value::Object(mut claims)) = claims.map(|c| c.0) else {
+        invalid("claims must be a JSON object".into());
+    };
+    let now = crate::api::statement_time().floor();
+
+    let lifetime = match lifetime {
+        None => crate::settings::token_lifetime_seconds() as f64,
+        Some(interval) => {
+            let micros = interval.as_micros();
+            if micros <= 0 {
+                invalid("lifetime must be positive".into());
+            }
+            micros as f64 / 1_000_000.0
+        }
+    };
+    claims.entry("jti").or_insert_with(|| Value::from(new_jti()));
+    claims.entry("iat").or_insert_with(|| Value::from(now as i64));
+    if !claims.contains_key("exp") {
+        claims.insert("exp".into(), Value::from((now + lifetime).ceil() as i64));
+    }
+    check_claims(&claims);
+
+    let key = signing_key(kid, now);
+    let raw = RawKey {
+        secret: key.secret.as_deref(),
+        public_key: key.public_key.as_deref(),
+        private_key: key.private_key.as_deref(),
+    };
+    let material = Material::parse(&key.alg, raw).unwrap_or_else(|why| {
+        no_key(format!("signing key {} is not valid: {why}", crate::errors::quoted(&key.kid)))
+    });
+    let Some(signer) = material.signer.as_ref() else {
+        no_key(format!(
+            "signing key {} has no private key; it can only verify",
+            crate::errors::quoted(&key.kid)
+        ));
+    };
+
+    let mut header = Map::new();
+    header.insert("alg".into(), Value::from(alg_name(material.alg)));
+    header.insert("kid".into(), Value::from(key.kid.clone()));
+    header.insert("typ".into(), Value::from("JWT"));
+    let signing_input = format!(
+        "{}.{}",
+        b64url(Value::Object(header).to_string().as_bytes()),
+        b64url(Value::Object(claims).to_string().as_bytes())
+    );
+    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), signer, material.alg)
+        .unwrap_or_else(|e| error!("signing failed: {e}"));
+    format!("{signing_input}.{signature}")
+}
+
+/// The caller's own time claims must be ones `jwt_verify` would accept.
+fn check_claims(claims: &Map<String, Value>) {
+    for name in ["exp", "nbf", "iat"] {
+        if let Some(value) = claims.get(name) {
+            let ok = value
+                .as_f64()
+                .is_some_and(|v| (0.0..=crate::verification::MAX_TIME_CLAIM).contains(&v));
+            if !ok {
+                invalid(format!("claim {name} must be a number of seconds since 1970"));
+            }
+        }
+    }
+    if let Some(jti) = claims.get("jti") {
+        if !jti.is_string() {
+            invalid("claim jti must be a string".into());
+        }
+    }
+}
+
+/// The named key, or else the newest key in use that can sign.
+fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
+    let Some(rel) = cache::relid(c"signing_keys") else {
+        error!("the revocation extension is not installed in this database");
+    };
+    let mut all = Vec::new();
+    select_latest(
+        rel,
+        c"SELECT kid, alg, secret, public_key, private_key, usable_from, retired_at, created_at \
+          FROM revocation.signing_keys",
+        |row| {
+            all.push(Candidate {
+                kid: row.get(1).unwrap_or_default(),
+                alg: row.get(2).unwrap_or_default(),
+                secret: row.get(3),
+                public_key: row.get(4),
+                private_key: row.get(5),
+                usable_from: row.time(6).unwrap_or(f64::NEG_INFINITY),
+                retired_at: row.time(7),
+                created_at: row.time(8).unwrap_or(f64::NEG_INFINITY),
+            })
+        },
+    );
+    let in_use = |c: &Candidate| c.usable_from <= now && c.retired_at.is_none_or(|r| now < r);
+
+    if let Some(kid) = kid {
+        let Some(key) = all.into_iter().find(|c| c.kid == kid) else {
+            no_key(format!("unknown signing key {}", crate::errors::quoted(kid)));
+        };
+        if !in_use(&key) {
+            no_key(format!(
+                "signing key {} is not in use now; retired keys only verify",
+                crate::errors::quoted(kid)
+            ));
+        }
+        return key;
+    }
+    all.into_iter()
+        .filter(|c| in_use(c) && (c.secret.is_some() || c.private_key.is_some()))
+        .max_by(|a, b| {
+            (a.usable_from, a.created_at, &a.kid)
+                .partial_cmp(&(b.usable_from, b.created_at, &b.kid))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .unwrap_or_else(|| no_key("no signing key with a secret or private key is in use".into()))
+}

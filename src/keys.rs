@@ -1,0 +1,320 @@
+//! Signing keys: the rules a key must meet, and the in-memory form the verifier uses.
+//!
+//! A key is checked by [`Material::parse`] when a row enters `revocation.signing_keys` (a
+//! trigger) and again when a backend loads the table, so a row that slipped in some other way
+//! (an old dump, a superuser bypassing the trigger) is skipped with a warning rather than used.
+
+use crate::der::{self, Curve, PublicKey};
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+/// The algorithms we accept, by their JOSE names. Anything else, `none` in every spelling
+/// included, is refused.
+const ALGORITHMS: [(&str, Algorithm); 12] = [
+    ("HS256", Algorithm::HS256),
+    ("HS384", Algorithm::HS384),
+    ("HS512", Algorithm::HS512),
+    ("RS256", Algorithm::RS256),
+    ("RS384", Algorithm::RS384),
+    ("RS512", Algorithm::RS512),
+    ("PS256", Algorithm::PS256),
+    ("PS384", Algorithm::PS384),
+    ("PS512", Algorithm::PS512),
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
+pub fn parse_alg(name: &str) -> Option<Algorithm> {
+    ALGORITHMS.iter().find(|(n, _)| *n == name).map(|(_, alg)| *alg)
+}
+
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    ALGORITHMS.iter().find(|(_, a)| *a == alg).map_or("unsupported", |(name, _)| name)
+}
+
+/// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+fn min_secret_bytes(alg: Algorithm) -> Option<usize> {
+    match alg {
+        Algorithm::HS256 => Some(32),
+        Algorithm::HS384 => Some(48),
+        Algorithm::HS512 => Some(64),
+        _ => None,
+    }
+}
+
+pub const MIN_RSA_BITS: usize = 2048;
+pub const MAX_RSA_BITS: usize = 16384;
+
+/// The key material of one row, as given to `jwt_add_key` or found in the table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawKey<'a> {
+    pub secret: Option<&'a [u8]>,
+    pub public_key: Option<&'a str>,
+    pub private_key: Option<&'a str>,
+}
+
+/// A key that passed every rule, ready to verify (and, with a private half, to sign).
+pub struct Material {
+    pub alg: Algorithm,
+    pub verifier: Box<dyn JwtVerifier>,
+    pub signer: Option<EncodingKey>,
+    pub public: Option<PublicKey>,
+}
+
+impl Material {
+    /// Applies the rules of `jwt_add_key`. The error names the rule that failed and never
+    /// contains key material.
+    pub fn parse(alg_name_given: &str, raw: RawKey<'_>) -> Result<Material, String> {
+        let alg = parse_alg(alg_name_given).ok_or_else(|| {
+            format!(
+                "algorithm \"{}\" is not supported; use one of HS256, HS384, HS512, RS256, RS384, \
+                 RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
+                alg_name_given.escape_default()
+            )
+        })?;
+
+        if let Some(min) = min_secret_bytes(alg) {
+            return Self::hmac(alg, min, raw);
+        }
+
+        if raw.secret.is_some() {
+            return Err(format!(
+                "an {} key takes a public key, not a secret",
+                alg_name(alg)
+            ));
+        }
+        let pem = raw
+            .public_key
+            .ok_or_else(|| format!("an {} key needs a public key in PEM form", alg_name(alg)))?;
+        let public = der::public_key_from_pem(pem)?;
+        check_family(alg, &public)?;
+        let decoding = match &public {
+            PublicKey::Rsa { n, e } => DecodingKey::from_rsa_raw_components(n, e),
+            PublicKey::Ec { point, .. } => DecodingKey::from_ec_der(point),
+            PublicKey::Ed25519 { x } => DecodingKey::from_ed_der(x),
+        };
+        let verifier = make_verifier(alg, &decoding)?;
+
+        let signer = match raw.private_key {
+            None => None,
+            Some(private_pem) => {
+                let signer = match alg {
+                    Algorithm::ES256 | Algorithm::ES384 => {
+                        EncodingKey::from_ec_pem(private_pem.as_bytes())
+                    }
+                    Algorithm::EdDSA => EncodingKey::from_ed_pem(private_pem.as_bytes()),
+                    _ => EncodingKey::from_rsa_pem(private_pem.as_bytes()),
+                }
+                .map_err(|_| {
+                    format!(
+                        "the private key is not a readable {} private key in PEM form \
+                         (PKCS#8{})",
+                        alg_name(alg),
+                        if matches!(alg, Algorithm::ES256 | Algorithm::ES384 | Algorithm::EdDSA) {
+                            ""
+                        } else {
+                            " or PKCS#1"
+                        }
+                    )
+                })?;
+                check_pair(alg, &signer, verifier.as_ref())?;
+                Some(signer)
+            }
+        };
+
+        Ok(Material { alg, verifier, signer, public: Some(public) })
+    }
+
+    fn hmac(alg: Algorithm, min: usize, raw: RawKey<'_>) -> Result<Material, String> {
+        if raw.public_key.is_some() || raw.private_key.is_some() {
+            return Err(format!("an {} key is a shared secret; it has no public or private key", alg_name(alg)));
+        }
+        let secret = raw
+            .secret
+            .ok_or_else(|| format!("an {} key needs a secret", alg_name(alg)))?;
+        if secret.len() < min {
+            return Err(format!(
+                "an {} secret must be at least {} bytes, got {}",
+                alg_name(alg),
+                min,
+                secret.len()
+            ));
+        }
+        // A PEM key used as an HMAC secret is how algorithm confusion attacks start.
+        if secret.trim_ascii_start().starts_with(b"-----BEGIN") {
+            return Err(format!(
+                "the {} secret looks like a PEM key; a public key is not a shared secret",
+                alg_name(alg)
+            ));
+        }
+        let decoding = DecodingKey::from_secret(secret).map_err(|e| e.to_string())?;
+        let verifier = make_verifier(alg, &decoding)?;
+        let signer = EncodingKey::from_secret(secret).map_err(|e| e.to_string())?;
+        Ok(Material { alg, verifier, signer: Some(signer), public: None })
+    }
+}
+
+fn check_family(alg: Algorithm, public: &PublicKey) -> Result<(), String> {
+    let name = alg_name(alg);
+    match (alg, public) {
+        (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512, PublicKey::Rsa { e, .. })
+        | (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, PublicKey::Rsa { e, .. }) => {
+            let bits = public.rsa_bits().unwrap_or(0);
+            if bits < MIN_RSA_BITS {
+                return Err(format!(
+                    "an RSA key for {name} must have at least {MIN_RSA_BITS} bits, got {bits}"
+                ));
+            }
+            if bits > MAX_RSA_BITS {
+                return Err(format!(
+                    "an RSA key for {name} may have at most {MAX_RSA_BITS} bits, got {bits}"
+                ));
+            }
+            let odd = e.last().is_some_and(|b| b & 1 == 1);
+            if !odd || (e.len() == 1 && e[0] < 3) {
+                return Err("the RSA public exponent must be odd and at least 3".into());
+            }
+            Ok(())
+        }
+        (Algorithm::ES256, PublicKey::Ec { curve: Curve::P256, .. })
+        | (Algorithm::ES384, PublicKey::Ec { curve: Curve::P384, .. }) => Ok(()),
+        (Algorithm::ES256 | Algorithm::ES384, PublicKey::Ec { curve, .. }) => Err(format!(
+            "{name} needs a {} key, got {}",
+            if alg == Algorithm::ES256 { "P-256" } else { "P-384" },
+            curve.name()
+        )),
+        (Algorithm::EdDSA, PublicKey::Ed25519 { .. }) => Ok(()),
+        (_, found) => Err(format!(
+            "{name} needs {}, got {}",
+            match alg {
+                Algorithm::ES256 | Algorithm::ES384 => "an EC key",
+                Algorithm::EdDSA => "an Ed25519 key",
+                _ => "an RSA key",
+            },
+            match found {
+                PublicKey::Rsa { .. } => "an RSA key",
+                PublicKey::Ec { .. } => "an EC key",
+                PublicKey::Ed25519 { .. } => "an Ed25519 key",
+            }
+        )),
+    }
+}
+
+fn make_verifier(alg: Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, String> {
+    let provider = CryptoProvider::try_get_default()
+        .ok_or("no crypto provider is compiled in; this build of revocation is broken")?;
+    (provider.verifier_factory)(&alg, key).map_err(|e| format!("the key is not usable: {e}"))
+}
+
+/// Signs a fixed message with the private key and checks it with the public one, so a private
+/// key that belongs to some other public key is refused at insert, not discovered by a client.
+fn check_pair(alg: Algorithm, signer: &EncodingKey, verifier: &dyn JwtVerifier) -> Result<(), String> {
+    const PROBE: &[u8] = b"revocation: does this private key match its public key?";
+    let signature = jsonwebtoken::crypto::sign(PROBE, signer, alg)
+        .map_err(|_| format!("the private key cannot sign {}", alg_name(alg)))?;
+    let raw = base64_url_decode(&signature)
+        .ok_or("the private key produced an unreadable signature")?;
+    verifier
+        .verify(PROBE, &raw)
+        .map_err(|_| "the private key does not belong to the public key".to_string())
+}
+
+pub fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+/// One usable row of `revocation.signing_keys`, as a backend holds it.
+pub struct Key {
+    pub kid: String,
+    pub material: Material,
+    /// Seconds since 1970; the key verifies at `t` when `usable_from <= t < retired_at`.
+    pub usable_from: f64,
+    pub retired_at: Option<f64>,
+}
+
+impl Key {
+    pub fn usable_at(&self, t: f64) -> bool {
+        self.usable_from <= t && self.retired_at.is_none_or(|r| t < r)
+    }
+}
+
+/// The keys a backend verifies with.
+#[derive(Default)]
+pub struct KeyRing {
+    keys: Vec<Key>,
+}
+
+impl KeyRing {
+    pub fn new(mut keys: Vec<Key>) -> Self {
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        KeyRing { keys }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn by_kid(&self, kid: &str) -> Option<&Key> {
+        self.keys
+            .binary_search_by(|k| k.kid.as_str().cmp(kid))
+            .ok()
+            .map(|i| &self.keys[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_supported_names_parse() {
+        for name in ["none", "None", "NONE", "none ", "hs256", "ES512", "RS1", ""] {
+            assert!(parse_alg(name).is_none(), "{name}");
+        }
+        for name in ["HS256", "RS512", "PS384", "ES384", "EdDSA"] {
+            assert_eq!(alg_name(parse_alg(name).unwrap()), name);
+        }
+    }
+
+    #[test]
+    fn hmac_secret_lengths_follow_rfc_7518() {
+        for (alg, min) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+            let short = vec![7u8; min - 1];
+            let err = Material::parse(alg, RawKey { secret: Some(&short), ..Default::default() })
+                .err()
+                .unwrap();
+            assert_eq!(err, format!("an {alg} secret must be at least {min} bytes, got {}", min - 1));
+            let ok = vec![7u8; min];
+            assert!(Material::parse(alg, RawKey { secret: Some(&ok), ..Default::default() }).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_pem_text_is_not_an_hmac_secret() {
+        let pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\n-----END PUBLIC KEY-----\n";
+        let err = Material::parse("HS256", RawKey { secret: Some(pem), ..Default::default() })
+            .err()
+            .unwrap();
+        assert_eq!(err, "the HS256 secret looks like a PEM key; a public key is not a shared secret");
+    }
+
+    #[test]
+    fn asymmetric_keys_need_a_public_key() {
+        let err = Material::parse("RS256", RawKey::default()).err().unwrap();
+        assert_eq!(err, "an RS256 key needs a public key in PEM form");
+        let err = Material::parse("ES256", RawKey { secret: Some(b"x"), ..Default::default() })
+            .err()
+            .unwrap();
+        assert_eq!(err, "an ES256 key takes a public key, not a secret");
+    }
+}

@@ -1,0 +1,45 @@
+//! `revocation`: verify JSON Web Tokens inside PostgreSQL, from a table of signing keys.
+//!
+//! This file wires the modules together; each concept has its own:
+//! - [`verification`]: the verdict on one token, as plain Rust.
+//! - [`keys`] and [`der`]: the rules a signing key must meet, and its in-memory form.
+//! - [`cache`]: the per-backend copy of the key table and its invalidation.
+//! - [`errors`]: rejection reasons, their SQLSTATEs, and how they are raised.
+//! - [`settings`]: every `revocation.*` setting.
+//! - [`api`], [`issuance`], [`triggers`]: what SQL calls.
+
+use pgrx::prelude::*;
+
+pub mod api;
+pub mod cache;
+pub mod der;
+pub mod errors;
+pub mod issuance;
+pub mod keys;
+pub mod settings;
+pub mod triggers;
+pub mod verification;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/tables.sql", name = "tables", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::init();
+    cache::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,102 @@
+//! Every `revocation.*` setting, in one place, with a typed accessor.
+//!
+//! The settings that decide whether a token is accepted (leeway, audience, issuer, size limit)
+//! are `SUSET`: a session that may hand us a token must not also be able to widen what we accept.
+//! A superuser sets them in `postgresql.conf`, per database with `ALTER DATABASE ... SET`, or per
+//! role.
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::{CStr, CString};
+
+static LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+static AUDIENCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
+static TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+
+/// The largest leeway we allow: clocks that disagree by more than this are a fault to fix.
+pub const MAX_LEEWAY_SECONDS: i32 = 300;
+
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"revocation.leeway",
+        c"Clock skew, in seconds, allowed when checking exp, nbf and iat.",
+        c"At most 300 seconds.",
+        &LEEWAY,
+        0,
+        MAX_LEEWAY_SECONDS,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"revocation.audience",
+        c"Audience a token must name in its aud claim; empty means aud is not checked.",
+        c"",
+        &AUDIENCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"revocation.issuer",
+        c"Issuer a token must name in its iss claim; empty means iss is not checked.",
+        c"",
+        &ISSUER,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"revocation.max_token_bytes",
+        c"Longest token, in bytes, that is decoded at all.",
+        c"Longer tokens are refused before any decoding.",
+        &MAX_TOKEN_BYTES,
+        256,
+        1024 * 1024,
+        GucContext::Suset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"revocation.token_lifetime",
+        c"Lifetime, in seconds, that jwt_sign gives a token without an exp claim.",
+        c"",
+        &TOKEN_LIFETIME,
+        1,
+        366 * 24 * 3600,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+}
+
+pub fn leeway_seconds() -> f64 {
+    LEEWAY.get() as f64
+}
+
+pub fn max_token_bytes() -> usize {
+    MAX_TOKEN_BYTES.get() as usize
+}
+
+pub fn token_lifetime_seconds() -> i64 {
+    TOKEN_LIFETIME.get() as i64
+}
+
+/// Reads a string setting without copying it; empty counts as unset.
+///
+/// Bytes, not `str`: a value that is not UTF-8 then simply matches no claim, rather than being
+/// mistaken for "unset".
+fn borrowed(setting: &'static GucSetting<Option<CString>>) -> Option<&'static [u8]> {
+    // SAFETY: PostgreSQL owns the string and replaces the pointer, never the bytes, when the
+    // setting changes; we only read it during the current call.
+    let raw = unsafe { *setting.as_ptr() };
+    if raw.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(raw) }.to_bytes();
+    (!value.is_empty()).then_some(value)
+}
+
+pub fn expected_audience() -> Option<&'static [u8]> {
+    borrowed(&AUDIENCE)
+}
+
+pub fn expected_issuer() -> Option<&'static [u8]> {
+    borrowed(&ISSUER)
+}

@@ -1,0 +1,287 @@
+//! The verdict on one token, as plain Rust: no SQL, no PostgreSQL state.
+//!
+//! The checks run in a fixed order, so the reason a caller gets is the first thing wrong with the
+//! token: size, shape, algorithm, key, signature, then the claims. Nothing in the payload is
+//! trusted, or even parsed as JSON, before the signature holds, which is also why an expired token
+//! signed with the wrong key is reported as a bad signature and never as expired.
+
+use crate::errors::{quoted, Reason, Rejection};
+use crate::keys::{alg_name, parse_alg, Key, KeyRing};
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// Latest time claim we accept: 9999-12-31T23:59:59Z, the end of PostgreSQL's timestamp range we
+/// care about and far below where an f64 stops counting whole seconds.
+pub const MAX_TIME_CLAIM: f64 = 253_402_300_799.0;
+
+/// What the current settings ask of a token.
+pub struct Policy<'a> {
+    pub leeway: f64,
+    pub audience: Option<&'a [u8]>,
+    pub issuer: Option<&'a [u8]>,
+    pub max_bytes: usize,
+}
+
+/// A token that passed every check.
+#[derive(Debug)]
+pub struct Verified {
+    /// The decoded payload, exactly as signed.
+    pub payload: Vec<u8>,
+    pub claims: Map<String, Value>,
+    pub kid: String,
+    pub jti: Option<String>,
+    pub exp: f64,
+}
+
+fn malformed(message: &str) -> Rejection {
+    Rejection::new(Reason::Malformed, message)
+}
+
+fn b64(segment: &str) -> Option<Vec<u8>> {
+    // Unpadded, canonical base64url only (RFC 7515 section 2): one token has one spelling.
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()
+}
+
+/// Checks `token` as of `at` (seconds since 1970) for database `db`.
+pub fn verify(
+    token: &str,
+    db: &str,
+    at: f64,
+    keys: &KeyRing,
+    policy: &Policy<'_>,
+) -> Result<Verified, Rejection> {
+    if token.len() > policy.max_bytes {
+        return Err(Rejection::new(Reason::TooLarge, "token is too long").detail(format!(
+            "The token has {} bytes; revocation.max_token_bytes allows {}.",
+            token.len(),
+            policy.max_bytes
+        )));
+    }
+
+    // Shape: three base64url segments.
+    let mut segments = token.split('.');
+    let (header_b64, payload_b64, signature_b64) =
+        match (segments.next(), segments.next(), segments.next(), segments.next()) {
+            (Some(h), Some(p), Some(s), None) => (h, p, s),
+            (_, _, _, Some(_)) if token.split('.').count() == 5 => {
+                return Err(malformed("encrypted tokens (JWE) are not supported"));
+            }
+            _ => return Err(malformed("token must have three segments separated by dots")),
+        };
+    let header_bytes = b64(header_b64).ok_or_else(|| malformed("token header is not base64url"))?;
+    let payload = b64(payload_b64).ok_or_else(|| malformed("token payload is not base64url"))?;
+    let signature =
+        b64(signature_b64).ok_or_else(|| malformed("token signature is not base64url"))?;
+    let header: Map<String, Value> = match serde_json::from_slice(&header_bytes) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(malformed("token header is not a JSON object")),
+    };
+
+    // Algorithm, then key: the key decides which algorithm is acceptable.
+    let alg_text = match header.get("alg") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(malformed("token header alg is not a string")),
+        None => return Err(malformed("token header has no alg")),
+    };
+    let alg = parse_alg(alg_text).ok_or_else(|| {
+        Rejection::new(
+            Reason::AlgorithmNotAllowed,
+            format!("token algorithm {} is not allowed", quoted(alg_text)),
+        )
+    })?;
+    if header.contains_key("crit") {
+        // RFC 7515 section 4.1.11: we implement no extensions, so we must refuse any.
+        return Err(malformed("token header lists critical extensions, which are not supported"));
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(malformed("token header kid is not a string")),
+    };
+    let candidates: Vec<&Key> = match kid {
+        Some(kid) => {
+            let key = keys.by_kid(kid).ok_or_else(|| {
+                Rejection::new(Reason::UnknownKey, format!("unknown signing key {}", quoted(kid)))
+            })?;
+            if key.material.alg != alg {
+                return Err(Rejection::new(
+                    Reason::AlgorithmNotAllowed,
+                    format!(
+                        "token algorithm {} does not match signing key {}",
+                        quoted(alg_text),
+                        quoted(kid)
+                    ),
+                )
+                .detail(format!("The key is for {}.", alg_name(key.material.alg))));
+            }
+            if !key.usable_at(at) {
+                return Err(Rejection::new(
+                    Reason::KeyInactive,
+                    format!("signing key {} is not in use at this time", quoted(kid)),
+                ));
+            }
+            vec![key]
+        }
+        None => {
+            let usable: Vec<&Key> =
+                keys.iter().filter(|k| k.material.alg == alg && k.usable_at(at)).collect();
+            if usable.is_empty() {
+                return Err(Rejection::new(
+                    Reason::UnknownKey,
+                    format!("no signing key for algorithm {} is in use", alg_name(alg)),
+                )
+                .detail("The token names no kid."));
+            }
+            usable
+        }
+    };
+
+    // Signature over the first two segments, as they were sent.
+    let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+    let key = candidates
+        .into_iter()
+        .find(|key| key.material.verifier.verify(signing_input, &signature).is_ok())
+        .ok_or_else(|| {
+            let rejection = Rejection::new(Reason::BadSignature, "invalid token signature");
+            match kid {
+                Some(kid) => rejection.detail(format!("The token names key {}.", quoted(kid))),
+                None => rejection,
+            }
+        })?;
+
+    // Claims: the payload is authentic from here on.
+    let claims: Map<String, Value> = match serde_json::from_slice(&payload) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(malformed("token payload is not a JSON object")),
+    };
+    let jti = match claims.get("jti") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid_claim("jti", "must be a string")),
+    };
+    let exp = time_claim(&claims, "exp")?.ok_or_else(|| {
+        Rejection::new(Reason::InvalidClaim, "token has no exp claim")
+            .detail("Every token must say when it expires.")
+    })?;
+    let nbf = time_claim(&claims, "nbf")?;
+    let iat = time_claim(&claims, "iat")?;
+    let who = jti.as_deref().map(|j| format!("The token has jti {}. ", quoted(j)));
+    let who = who.as_deref().unwrap_or("");
+
+    if at - policy.leeway >= exp {
+        return Err(Rejection::new(Reason::Expired, "token has expired")
+            .detail(format!("{who}It expired at {} (seconds since 1970).", exp)));
+    }
+    if let Some(nbf) = nbf {
+        if at + policy.leeway < nbf {
+            return Err(Rejection::new(Reason::NotYetValid, "token is not yet valid")
+                .detail(format!("{who}Its nbf is {nbf} (seconds since 1970).")));
+        }
+    }
+    if let Some(iat) = iat {
+        if iat > at + policy.leeway {
+            return Err(Rejection::new(Reason::NotYetValid, "token was issued in the future")
+                .detail(format!("{who}Its iat is {iat} (seconds since 1970).")));
+        }
+    }
+    if let Some(expected) = policy.issuer {
+        match claims.get("iss") {
+            Some(Value::String(iss)) if iss.as_bytes() == expected => {}
+            Some(Value::String(_)) => {
+                return Err(Rejection::new(Reason::IssuerMismatch, "token issuer does not match")
+                    .detail(format!(
+                        "{who}revocation.issuer expects {}.",
+                        quoted(&String::from_utf8_lossy(expected))
+                    )));
+            }
+            Some(_) => return Err(invalid_claim("iss", "must be a string")),
+            None => {
+                return Err(Rejection::new(Reason::IssuerMismatch, "token has no iss claim")
+                    .detail("revocation.issuer is set, so every token must name its issuer."));
+            }
+        }
+    }
+    if let Some(expected) = policy.audience {
+        let listed = match claims.get("aud") {
+            Some(Value::String(aud)) => aud.as_bytes() == expected,
+            Some(Value::Array(items)) => {
+                let mut listed = false;
+                for item in items {
+                    match item {
+                        Value::String(aud) => listed |= aud.as_bytes() == expected,
+                        _ => return Err(invalid_claim("aud", "must be a string or an array of strings")),
+                    }
+                }
+                listed
+            }
+            Some(_) => return Err(invalid_claim("aud", "must be a string or an array of strings")),
+            None => {
+                return Err(Rejection::new(Reason::AudienceMismatch, "token has no aud claim")
+                    .detail("revocation.audience is set, so every token must name its audience."));
+            }
+        };
+        if !listed {
+            return Err(Rejection::new(
+                Reason::AudienceMismatch,
+                "token audience does not match",
+            )
+            .detail(format!(
+                "{who}revocation.audience expects {}.",
+                quoted(&String::from_utf8_lossy(expected))
+            )));
+        }
+    }
+    check_databases(&claims, db, who)?;
+
+    Ok(Verified { payload, claims, kid: key.kid.clone(), jti, exp })
+}
+
+/// The claim that lists the databases a token may reach.
+pub const DATABASES_CLAIM: &str = "dbs";
+
+fn check_databases(claims: &Map<String, Value>, db: &str, who: &str) -> Result<(), Rejection> {
+    let Some(value) = claims.get(DATABASES_CLAIM) else {
+        return Ok(());
+    };
+    let shape = || invalid_claim(DATABASES_CLAIM, "must be a non-empty array of database names");
+    let Value::Array(items) = value else {
+        return Err(shape());
+    };
+    if items.is_empty() {
+        return Err(shape());
+    }
+    let mut listed = false;
+    for item in items {
+        match item {
+            Value::String(name) => listed |= name == db,
+            _ => return Err(shape()),
+        }
+    }
+    if listed {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Reason::DatabaseNotAllowed,
+            format!("token is not valid for database {}", quoted(db)),
+        )
+        .detail(format!("{who}Its {DATABASES_CLAIM} claim does not list this database.")))
+    }
+}
+
+fn invalid_claim(name: &str, rule: &str) -> Rejection {
+    Rejection::new(Reason::InvalidClaim, format!("invalid {name} claim"))
+        .detail(format!("The {name} claim {rule}."))
+}
+
+/// Reads a NumericDate claim (RFC 7519 section 2). Absent is `None`; any other type, or a value
+/// outside 0 ..= 9999-12-31, is an error and never taken as absent.
+fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if (0.0..=MAX_TIME_CLAIM).contains(&v) => Ok(Some(v)),
+            _ => Err(invalid_claim(name, "is out of range")),
+        },
+        Some(_) => Err(invalid_claim(name, "must be a JSON number of seconds since 1970")),
+    }
+}
