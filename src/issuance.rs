@@ -50,7 +50,7 @@ fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>
     let Some(Value::Object(mut claims)) = claims.map(|c| c.0) else {
         invalid("claims must be a JSON object".into());
     };
-    let now = crate::api::statement_time().floor();
+    let now = crate::api::statement_time();
 
     let lifetime = match lifetime {
         None => crate::settings::token_lifetime_seconds() as f64,
@@ -63,9 +63,9 @@ fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>
         }
     };
     claims.entry("jti").or_insert_with(|| Value::from(new_jti()));
-    claims.entry("iat").or_insert_with(|| Value::from(now as i64));
+    claims.entry("iat").or_insert_with(|| Value::from(now.floor() as i64));
     if !claims.contains_key("exp") {
-        claims.insert("exp".into(), Value::from((now + lifetime).ceil() as i64));
+        claims.insert("exp".into(), Value::from((now.floor() + lifetime).ceil() as i64));
     }
     check_claims(&claims);
 
