@@ -317,4 +317,51 @@ mod tests {
             .unwrap();
         assert_eq!(err, "an ES256 key takes a public key, not a secret");
     }
+
+    fn rsa(bits: usize, e: &[u8]) -> PublicKey {
+        let mut n = vec![0xffu8; bits.div_ceil(8)];
+        let spare = n.len() * 8 - bits;
+        n[0] >>= spare;
+        PublicKey::Rsa { n, e: e.to_vec() }
+    }
+
+    #[test]
+    fn rsa_size_and_exponent_rules() {
+        assert_eq!(
+            check_family(Algorithm::RS256, &rsa(2047, &[1, 0, 1])).unwrap_err(),
+            "an RSA key for RS256 must have at least 2048 bits, got 2047"
+        );
+        assert!(check_family(Algorithm::RS256, &rsa(2048, &[1, 0, 1])).is_ok());
+        assert!(check_family(Algorithm::PS512, &rsa(16384, &[1, 0, 1])).is_ok());
+        assert_eq!(
+            check_family(Algorithm::PS512, &rsa(16385, &[1, 0, 1])).unwrap_err(),
+            "an RSA key for PS512 may have at most 16384 bits, got 16385"
+        );
+        for e in [&[2u8][..], &[1], &[1, 0, 0]] {
+            assert_eq!(
+                check_family(Algorithm::RS256, &rsa(2048, e)).unwrap_err(),
+                "the RSA public exponent must be odd and at least 3"
+            );
+        }
+        assert!(check_family(Algorithm::RS256, &rsa(2048, &[3])).is_ok());
+    }
+
+    #[test]
+    fn spki_reader_refuses_what_it_cannot_vouch_for() {
+        use crate::der::public_key_from_spki;
+        // An Ed25519 SPKI, then the same with a byte too many, too few, and trailing junk.
+        let mut ed = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        ed.extend([7u8; 32]);
+        assert_eq!(public_key_from_spki(&ed).unwrap(), PublicKey::Ed25519 { x: vec![7; 32] });
+        let mut long = ed.clone();
+        long.push(0);
+        assert_eq!(public_key_from_spki(&long).unwrap_err(), "the key has trailing bytes");
+        assert!(public_key_from_spki(&ed[..ed.len() - 1]).is_err());
+        // A compressed P-256 point.
+        let mut ec = vec![0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+                          0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+                          0x22, 0x00, 0x02];
+        ec.extend([9u8; 32]);
+        assert_eq!(public_key_from_spki(&ec).unwrap_err(), "the P-256 point must be uncompressed");
+    }
 }
