@@ -18,3 +18,47 @@ CREATE TABLE revocation.signing_keys (
 );
 REVOKE ALL ON revocation.signing_keys FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.signing_keys', '');
+
+-- The generation counter: one row. Every change to the revocation tables takes the next number
+-- under this row's lock, which is held until the change commits, so numbers are handed out in
+-- commit order: a backend that has applied every row up to N can never be missing a row at or
+-- below N, and a refresh reads only rows above it. `epoch` moves when rows are deleted, which
+-- an incremental refresh cannot see; backends then reload everything. Not dumped: a restore
+-- numbers the restored rows afresh.
+CREATE TABLE revocation.generation (
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    generation  bigint NOT NULL DEFAULT 0,
+    epoch       bigint NOT NULL DEFAULT 0
+);
+INSERT INTO revocation.generation DEFAULT VALUES;
+REVOKE ALL ON revocation.generation FROM PUBLIC;
+
+-- One row per revoked jti: the audit trail. `invalidated_at` is when the revoking statement ran,
+-- `expires_at` the token's own expiry where known (after it, the row no longer needs to be held
+-- in memory), `revoked_by` the role that revoked it. Neither jti, invalidated_at nor revoked_by
+-- ever changes once written.
+CREATE TABLE revocation.invalidated_tokens (
+    jti             text PRIMARY KEY CHECK (jti <> '' AND octet_length(jti) <= 256),
+    invalidated_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    expires_at      timestamptz,
+    reason          text,
+    revoked_by      text,
+    seq             bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX invalidated_tokens_seq ON revocation.invalidated_tokens (seq);
+REVOKE ALL ON revocation.invalidated_tokens FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('revocation.invalidated_tokens', '');
+
+-- One row per subject revoked with jwt_revoke_subject: its tokens issued before
+-- `issued_before` are refused.
+CREATE TABLE revocation.invalidated_subjects (
+    sub             text PRIMARY KEY CHECK (sub <> '' AND octet_length(sub) <= 1024),
+    issued_before   timestamptz NOT NULL,
+    invalidated_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    reason          text,
+    revoked_by      text,
+    seq             bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX invalidated_subjects_seq ON revocation.invalidated_subjects (seq);
+REVOKE ALL ON revocation.invalidated_subjects FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('revocation.invalidated_subjects', '');

@@ -18,16 +18,25 @@ pub fn statement_time() -> f64 {
 fn policy() -> Policy<'static> {
     Policy {
         leeway: settings::leeway_seconds(),
+        require_jti: settings::require_jti(),
         audience: settings::expected_audience(),
         issuer: settings::expected_issuer(),
         max_bytes: settings::max_token_bytes(),
     }
 }
 
-/// Verifies `token` for `db` as of `at`: the one path every entry point takes.
-pub fn check(token: &str, db: &str, at: f64) -> Result<Verified, Rejection> {
-    let keys = cache::keys();
-    verification::verify(token, db, at, &keys, &policy())
+/// Verifies `token` for `db` now: the one path every entry point takes.
+pub fn check(token: &str, db: &str) -> Result<Verified, Rejection> {
+    let now = statement_time();
+    let (keys, revoked) = cache::current(now);
+    verification::verify(token, db, now, &keys, revoked.as_ref(), &policy())
+}
+
+/// Verifies `token` for `db` as of a given moment, asking the revocation tables (not the
+/// in-memory set) whether it had been revoked by then.
+pub fn check_as_of(token: &str, db: &str, at: f64) -> Result<Verified, Rejection> {
+    let (keys, _) = cache::current(statement_time());
+    verification::verify(token, db, at, &keys, &cache::AsOf { at }, &policy())
 }
 
 /// Reads a text argument; the SQL declaration is STRICT, so it is never NULL.
@@ -44,8 +53,20 @@ unsafe fn text_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Result<&'a
 fn verify_body(fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
     // SAFETY: called by `errors::entry` with the fcinfo of revocation.jwt_verify(text, text).
     let (token, db) = unsafe { (text_arg(fcinfo, 0)?, text_arg(fcinfo, 1)?) };
-    let verified = check(token, db, statement_time())?;
+    let verified = check(token, db)?;
     Ok(Some(jsonb_from_json_text(&verified.payload)))
+}
+
+fn authentic_claims_body(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<Option<pg_sys::Datum>, Rejection> {
+    // SAFETY: called by `errors::entry` with the fcinfo of revocation._authentic_claims(text).
+    let token = unsafe { text_arg(fcinfo, 0)? };
+    let now = statement_time();
+    let (keys, _) = cache::current(now);
+    let authentic =
+        verification::authenticate(token, now, &keys, &policy(), verification::KeyWindow::Ignored)?;
+    Ok(Some(jsonb_from_json_text(&authentic.payload)))
 }
 
 /// Builds a jsonb from JSON text that serde_json has already accepted.
@@ -77,6 +98,25 @@ pub extern "C" fn pg_finfo_revocation_jwt_verify() -> &'static pg_sys::Pg_finfo_
     &V1
 }
 
+/// `revocation._authentic_claims(token text) returns jsonb`: the claims of a token whose
+/// signature holds with any known key, whatever its expiry; for `jwt_revoke_token`.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager only.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn revocation_authentic_claims(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: this is the whole body of the function PostgreSQL calls.
+    unsafe { errors::entry(fcinfo, authentic_claims_body) }
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_revocation_authentic_claims() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
 /// `revocation.jwt_check`: the verdict as a row, for a given time; never raises for a bad token.
 #[pg_extern(stable, parallel_restricted, sql = false)]
 fn jwt_check(
@@ -95,17 +135,14 @@ fn jwt_check(
         name!(jti, Option<String>),
     ),
 > {
-    let at = match at {
-        Some(ts) => cache::timestamp_to_unix(ts.into_inner()),
-        None => statement_time(),
-    };
     let db = match db {
         Some(db) => db.to_string(),
         None => current_database(),
     };
-    let outcome = match token {
-        None => Err(Rejection::new(Reason::Malformed, "no token was given")),
-        Some(token) => check(token, &db, at),
+    let outcome = match (token, at) {
+        (None, _) => Err(Rejection::new(Reason::Malformed, "no token was given")),
+        (Some(token), None) => check(token, &db),
+        (Some(token), Some(ts)) => check_as_of(token, &db, cache::timestamp_to_unix(ts.into_inner())),
     };
     let row = match outcome {
         Ok(v) => (
@@ -145,11 +182,36 @@ pub fn current_database() -> String {
 }
 
 /// `revocation.cache_stats()`: what this backend holds.
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, sql = false)]
 fn cache_stats() -> TableIterator<
     'static,
-    (name!(keys, i64), name!(key_loads, i64), name!(last_load_us, i64)),
+    (
+        name!(keys, i64),
+        name!(key_loads, i64),
+        name!(last_key_load_us, i64),
+        name!(generation, i64),
+        name!(revoked_jtis, i64),
+        name!(revoked_subjects, i64),
+        name!(revoked_bytes, i64),
+        name!(refreshes, i64),
+        name!(full_loads, i64),
+        name!(last_refresh_us, i64),
+    ),
 > {
+    // Bring the cache up to date first, so the numbers describe what a verification now sees.
+    let _ = cache::current(statement_time());
     let s = cache::stats();
-    TableIterator::once((s.keys as i64, s.loads as i64, s.last_load_us as i64))
+    TableIterator::once((
+        s.keys as i64,
+        s.key_loads as i64,
+        s.last_key_load_us as i64,
+        s.generation,
+        s.revoked_jtis as i64,
+        s.revoked_subjects as i64,
+        s.revoked_bytes as i64,
+        s.refreshes as i64,
+        s.full_loads as i64,
+        s.last_refresh_us as i64,
+    ))
 }

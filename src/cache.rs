@@ -1,21 +1,24 @@
-//! The per-backend copy of the key table, and how it learns that the table changed.
+//! The per-backend copies of our tables, and how a backend learns that a table changed.
 //!
-//! What is cached: every valid row of `revocation.signing_keys`, parsed once into a ready
-//! verifier (for HMAC that includes the key schedule). Rows are few, so a change reloads them
-//! all.
+//! Two things are cached: every valid row of `revocation.signing_keys`, parsed once into a ready
+//! verifier (rows are few, so a change reloads them all), and the revoked set of
+//! [`crate::revocation`], which a change updates incrementally.
 //!
-//! When it is thrown away: a statement trigger on the table queues a relcache invalidation for
-//! it. PostgreSQL delivers that message to every backend when the writing transaction commits
+//! When they are thrown away: a statement trigger on each table queues a relcache invalidation
+//! for it. PostgreSQL delivers that message to every backend when the writing transaction commits
 //! (never on rollback) and replays it on hot standbys. Our relcache callback only raises a flag;
 //! the next lookup calls `AcceptInvalidationMessages` (about 0.1 us when nothing is pending),
-//! sees the flag and reloads. A lost message is impossible: when PostgreSQL's queue overflows it
-//! resets every cache, which reaches the callback as `InvalidOid`.
+//! sees the flag and refreshes. A lost message is impossible: when PostgreSQL's queue overflows it
+//! resets every cache, which reaches the callback as `InvalidOid`. The writing backend itself is
+//! told by a transaction callback when its own change commits.
 //!
-//! Reads of the table go through [`select_latest`]: the newest committed state, whatever the
+//! Reads of the tables go through [`read_latest`]: the newest committed state, whatever the
 //! isolation level of the caller, and with the privileges of the table's owner, since the
 //! callers of `jwt_verify` may not read key material themselves.
 
 use crate::keys::{Key, KeyRing, Material, RawKey};
+use crate::revocation::RevokedSet;
+use crate::settings;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -24,16 +27,25 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
-/// Raised by the relcache callback; cleared just before a reload starts.
+/// Raised by the callbacks; cleared just before a reload starts.
 static KEYS_STALE: AtomicBool = AtomicBool::new(true);
-/// OID of `revocation.signing_keys` as of the last load (0 before).
+static REVOKED_STALE: AtomicBool = AtomicBool::new(true);
+/// OIDs of our tables as of the last load (0 before).
 static KEYS_RELID: AtomicU32 = AtomicU32::new(0);
+static TOKENS_RELID: AtomicU32 = AtomicU32::new(0);
+static SUBJECTS_RELID: AtomicU32 = AtomicU32::new(0);
+/// Set by our triggers: this transaction wrote one of our tables.
+static WROTE_IN_XACT: AtomicBool = AtomicBool::new(false);
 
 #[derive(Default)]
 struct State {
     keys: Rc<KeyRing>,
-    loads: u64,
-    last_load_us: u64,
+    revoked: Rc<RevokedSet>,
+    key_loads: u64,
+    last_key_load_us: u64,
+    refreshes: u64,
+    full_loads: u64,
+    last_refresh_us: u64,
 }
 
 thread_local! {
@@ -41,109 +53,275 @@ thread_local! {
 }
 
 pub fn init() {
-    // SAFETY: called once from _PG_init; the callback stays valid as long as the library.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0)) };
+    // SAFETY: called once from _PG_init; the callbacks stay valid as long as the library.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+    }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let relid = relid.to_u32();
-    if relid == 0 || relid == KEYS_RELID.load(Ordering::Relaxed) {
+    let all = relid == 0;
+    if all || relid == KEYS_RELID.load(Ordering::Relaxed) {
         KEYS_STALE.store(true, Ordering::Relaxed);
+    }
+    if all
+        || relid == TOKENS_RELID.load(Ordering::Relaxed)
+        || relid == SUBJECTS_RELID.load(Ordering::Relaxed)
+    {
+        REVOKED_STALE.store(true, Ordering::Relaxed);
     }
 }
 
-/// The keys to verify with, current as of every transaction committed before this call.
-pub fn keys() -> Rc<KeyRing> {
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
+            if WROTE_IN_XACT.swap(false, Ordering::Relaxed) {
+                // Our own refreshes never see our own uncommitted rows; now they count.
+                KEYS_STALE.store(true, Ordering::Relaxed);
+                REVOKED_STALE.store(true, Ordering::Relaxed);
+            }
+        }
+        pg_sys::XactEvent::XACT_EVENT_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
+            // A prepared transaction's invalidations reach every backend at COMMIT PREPARED.
+            WROTE_IN_XACT.store(false, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// Called by the triggers that queue an invalidation.
+pub fn note_own_write() {
+    WROTE_IN_XACT.store(true, Ordering::Relaxed);
+}
+
+/// The keys and revocations to judge a token with, current as of every transaction committed
+/// before this call.
+pub fn current(now: f64) -> (Rc<KeyRing>, Rc<RevokedSet>) {
     // SAFETY: a plain call into PostgreSQL's invalidation machinery from a backend.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     if KEYS_STALE.swap(false, Ordering::Relaxed) {
-        let reload = StaleOnUnwind;
+        let guard = StaleOnUnwind(&KEYS_STALE);
         reload_keys();
-        std::mem::forget(reload);
+        std::mem::forget(guard);
     }
-    STATE.with(|s| s.borrow().keys.clone())
+    if REVOKED_STALE.swap(false, Ordering::Relaxed) {
+        let guard = StaleOnUnwind(&REVOKED_STALE);
+        refresh_revocations(now);
+        std::mem::forget(guard);
+    }
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.revoked.needs_prune(now) {
+            Rc::make_mut(&mut s.revoked).prune(now, settings::leeway_seconds());
+        }
+        (s.keys.clone(), s.revoked.clone())
+    })
 }
 
-/// Puts the stale flag back if a reload fails half way, so the next call tries again.
-struct StaleOnUnwind;
+/// Puts a stale flag back if a reload fails half way, so the next call tries again.
+struct StaleOnUnwind(&'static AtomicBool);
 
 impl Drop for StaleOnUnwind {
     fn drop(&mut self) {
-        KEYS_STALE.store(true, Ordering::Relaxed);
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
 pub struct CacheStats {
     pub keys: usize,
-    pub loads: u64,
-    pub last_load_us: u64,
+    pub key_loads: u64,
+    pub last_key_load_us: u64,
+    pub generation: i64,
+    pub revoked_jtis: usize,
+    pub revoked_subjects: usize,
+    pub revoked_bytes: usize,
+    pub refreshes: u64,
+    pub full_loads: u64,
+    pub last_refresh_us: u64,
 }
 
 pub fn stats() -> CacheStats {
     STATE.with(|s| {
         let s = s.borrow();
-        CacheStats { keys: s.keys.len(), loads: s.loads, last_load_us: s.last_load_us }
+        CacheStats {
+            keys: s.keys.len(),
+            key_loads: s.key_loads,
+            last_key_load_us: s.last_key_load_us,
+            generation: s.revoked.generation,
+            revoked_jtis: s.revoked.jti_count(),
+            revoked_subjects: s.revoked.subject_count(),
+            revoked_bytes: s.revoked.bytes(),
+            refreshes: s.refreshes,
+            full_loads: s.full_loads,
+            last_refresh_us: s.last_refresh_us,
+        }
     })
 }
 
 /// Looks up one of our tables by name, without SQL.
-pub fn relid(name: &CStr) -> Option<pg_sys::Oid> {
+pub fn relid(name: &CStr) -> pg_sys::Oid {
     // SAFETY: plain syscache lookups; both return InvalidOid when the object is missing.
-    unsafe {
+    let rel = unsafe {
         let nsp = pg_sys::get_namespace_oid(c"revocation".as_ptr(), true);
         if nsp == pg_sys::InvalidOid {
-            return None;
+            pg_sys::InvalidOid
+        } else {
+            pg_sys::get_relname_relid(name.as_ptr(), nsp)
         }
-        let rel = pg_sys::get_relname_relid(name.as_ptr(), nsp);
-        (rel != pg_sys::InvalidOid).then_some(rel)
+    };
+    if rel == pg_sys::InvalidOid {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "the revocation extension is not installed in this database",
+            "Run CREATE EXTENSION revocation first."
+        );
     }
+    rel
 }
 
 fn reload_keys() {
     let started = Instant::now();
-    let Some(rel) = relid(c"signing_keys") else {
-        error!("the revocation extension is not installed in this database");
-    };
+    let rel = relid(c"signing_keys");
     KEYS_RELID.store(rel.to_u32(), Ordering::Relaxed);
 
     let mut keys = Vec::new();
-    select_latest(
-        rel,
-        c"SELECT kid, alg, secret, public_key, usable_from, retired_at \
-          FROM revocation.signing_keys",
-        |row| {
-            let kid: String = row.get(1).unwrap_or_default();
-            let alg: String = row.get(2).unwrap_or_default();
-            let secret: Option<Vec<u8>> = row.get(3);
-            let public_key: Option<String> = row.get(4);
-            let raw = RawKey {
-                secret: secret.as_deref(),
-                public_key: public_key.as_deref(),
-                private_key: None,
-            };
-            match Material::parse(&alg, raw) {
-                Ok(material) => keys.push(Key {
-                    kid,
-                    material,
-                    usable_from: row.time(5).unwrap_or(f64::NEG_INFINITY),
-                    retired_at: row.time(6),
-                }),
-                Err(why) => warning!(
-                    "signing key {} is not used: {}",
-                    crate::errors::quoted(&kid),
-                    why
-                ),
-            }
-        },
-    );
+    read_latest(rel, true, |session| {
+        session.query(
+            c"SELECT kid, alg, secret, public_key, usable_from, retired_at \
+              FROM revocation.signing_keys",
+            &[],
+            |row| {
+                let kid: String = row.get(1).unwrap_or_default();
+                let alg: String = row.get(2).unwrap_or_default();
+                let secret: Option<Vec<u8>> = row.get(3);
+                let public_key: Option<String> = row.get(4);
+                let raw = RawKey {
+                    secret: secret.as_deref(),
+                    public_key: public_key.as_deref(),
+                    private_key: None,
+                };
+                match Material::parse(&alg, raw) {
+                    Ok(material) => keys.push(Key {
+                        kid,
+                        material,
+                        usable_from: row.time(5).unwrap_or(f64::NEG_INFINITY),
+                        retired_at: row.time(6),
+                    }),
+                    Err(why) => warning!(
+                        "signing key {} is not used: {}",
+                        crate::errors::quoted(&kid),
+                        why
+                    ),
+                }
+            },
+        )
+    });
 
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         s.keys = Rc::new(KeyRing::new(keys));
-        s.loads += 1;
-        s.last_load_us = started.elapsed().as_micros() as u64;
+        s.key_loads += 1;
+        s.last_key_load_us = started.elapsed().as_micros() as u64;
     });
+}
+
+fn refresh_revocations(now: f64) {
+    let started = Instant::now();
+    let tokens = relid(c"invalidated_tokens");
+    TOKENS_RELID.store(tokens.to_u32(), Ordering::Relaxed);
+    SUBJECTS_RELID.store(relid(c"invalidated_subjects").to_u32(), Ordering::Relaxed);
+    let leeway = settings::leeway_seconds();
+
+    let (loaded, seen_generation, seen_epoch) = STATE.with(|s| {
+        let s = s.borrow();
+        (s.revoked.loaded, s.revoked.generation, s.revoked.epoch)
+    });
+
+    // Nothing in force changes until every row has been read, so a failure half way leaves the
+    // old set as it was. A full load builds a new set; an incremental one collects the few
+    // changed rows and applies them in place.
+    let mut fresh: Option<RevokedSet> = None;
+    let mut jtis: Vec<(String, Option<f64>)> = Vec::new();
+    let mut subjects: Vec<(String, f64)> = Vec::new();
+    let mut counter = (0, 0);
+    // Committed state only: a revocation is in force when its transaction has committed, in
+    // this session as in every other.
+    read_latest(tokens, false, |session| {
+        let mut found = None;
+        session.query(c"SELECT generation, epoch FROM revocation.generation", &[], |row| {
+            found = Some((row.get::<i64>(1).unwrap_or(0), row.get::<i64>(2).unwrap_or(0)));
+        });
+        let Some((generation, epoch)) = found else {
+            error!("revocation.generation has no row; reinstall the extension");
+        };
+        counter = (generation, epoch);
+        let full = !loaded || epoch != seen_epoch || generation < seen_generation;
+        if full {
+            fresh = Some(RevokedSet::default());
+        }
+        let since = if full { -1 } else { seen_generation };
+        let args = [(pg_sys::INT8OID, pg_sys::Datum::from(since))];
+        session.query(
+            c"SELECT jti, expires_at FROM revocation.invalidated_tokens \
+              WHERE seq OPERATOR(pg_catalog.>) $1",
+            &args,
+            |row| {
+                let jti: String = row.get(1).unwrap_or_default();
+                match fresh.as_mut() {
+                    Some(set) => set.apply_jti(&jti, row.time(2), now, leeway),
+                    None => jtis.push((jti, row.time(2))),
+                }
+            },
+        );
+        session.query(
+            c"SELECT sub, issued_before FROM revocation.invalidated_subjects \
+              WHERE seq OPERATOR(pg_catalog.>) $1",
+            &args,
+            |row| {
+                let sub: String = row.get(1).unwrap_or_default();
+                let cutoff = row.time(2).unwrap_or(f64::INFINITY);
+                match fresh.as_mut() {
+                    Some(set) => set.apply_subject(&sub, cutoff),
+                    None => subjects.push((sub, cutoff)),
+                }
+            },
+        );
+    });
+
+    let full = fresh.is_some();
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(set) = fresh {
+            s.revoked = Rc::new(set);
+        }
+        let set = Rc::make_mut(&mut s.revoked);
+        for (jti, expires_at) in &jtis {
+            set.apply_jti(jti, *expires_at, now, leeway);
+        }
+        for (sub, cutoff) in &subjects {
+            set.apply_subject(sub, *cutoff);
+        }
+        (set.generation, set.epoch) = counter;
+        set.loaded = true;
+    });
+
+    let elapsed = started.elapsed().as_micros() as u64;
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.refreshes += 1;
+        s.full_loads += full as u64;
+        s.last_refresh_us = elapsed;
+    });
+    if elapsed > 100_000 {
+        log!("revocation: refreshing the revoked set took {} ms", elapsed / 1000);
+    }
 }
 
 /// One row of an SPI result.
@@ -181,21 +359,99 @@ pub fn timestamp_to_unix(ts: i64) -> f64 {
     }
 }
 
-/// Runs a read-only query on one of our tables with the newest committed snapshot, as the
-/// owner of `rel`, calling `each` for every row.
+/// Queries that share one snapshot, run by [`read_latest`].
+pub struct Session {
+    snapshot: pg_sys::Snapshot,
+}
+
+impl Session {
+    /// Runs a fixed read-only query with `args` (type OID, value), calling `each` for every row.
+    /// Each run is planned for its actual arguments, so an index on a sequence number is used
+    /// however many rows the table has.
+    pub fn query(
+        &mut self,
+        sql: &CStr,
+        args: &[(pg_sys::Oid, pg_sys::Datum)],
+        mut each: impl FnMut(&Row),
+    ) {
+        let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.0).collect();
+        let mut values: Vec<pg_sys::Datum> = args.iter().map(|a| a.1).collect();
+        // SAFETY: SPI is connected by read_latest; the plan and snapshot live until we return.
+        unsafe {
+            let plan = pg_sys::SPI_prepare_cursor(
+                sql.as_ptr(),
+                args.len() as i32,
+                types.as_mut_ptr(),
+                pg_sys::CURSOR_OPT_CUSTOM_PLAN as i32,
+            );
+            if plan.is_null() {
+                error!("SPI_prepare failed for an internal query");
+            }
+            let rc = pg_sys::SPI_execute_snapshot(
+                plan,
+                values.as_mut_ptr(),
+                std::ptr::null(),
+                self.snapshot,
+                std::ptr::null_mut(),
+                true,
+                false,
+                0,
+            );
+            if rc != pg_sys::SPI_OK_SELECT as i32 {
+                error!("internal query failed with SPI code {rc}");
+            }
+            let table = pg_sys::SPI_tuptable;
+            for i in 0..pg_sys::SPI_processed as usize {
+                let row = Row { tuple: *(*table).vals.add(i), desc: (*table).tupdesc };
+                each(&row);
+            }
+            pg_sys::SPI_freetuptable(table);
+            pg_sys::SPI_freeplan(plan);
+        }
+    }
+}
+
+/// Runs read-only queries on our tables under one snapshot, the newest one, as the owner of
+/// `rel`.
 ///
 /// The newest snapshot, not the statement's, because a change that committed after the current
-/// statement began must not be missed: its invalidation has already been consumed. The owner's
-/// identity, switched the way PostgreSQL runs a `SECURITY DEFINER` function, because key material
-/// is not readable by the roles that verify. The query text is fixed, schema-qualified and calls
-/// no function or operator, so nothing in the caller's `search_path` can be substituted.
-pub fn select_latest(rel: pg_sys::Oid, sql: &CStr, mut each: impl FnMut(&Row)) {
+/// statement began must not be missed: its invalidation has already been consumed. With
+/// `own_changes` false the snapshot also hides what this transaction itself has written and not
+/// yet committed. The owner's identity, switched the way PostgreSQL runs a `SECURITY DEFINER`
+/// function, because key material is not readable by the roles that verify. The query texts are
+/// fixed, schema-qualified and name their operators, so nothing in the caller's `search_path`
+/// can be substituted.
+pub fn read_latest<R>(rel: pg_sys::Oid, own_changes: bool, f: impl FnOnce(&mut Session) -> R) -> R {
+    as_owner(rel, || {
+        // SAFETY: the SPI calls are paired and the snapshot is registered and unregistered
+        // here; on an ERROR, transaction abort closes SPI and releases the snapshot.
+        unsafe {
+            if pg_sys::SPI_connect() < 0 {
+                error!("SPI_connect failed");
+            }
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+            if !own_changes {
+                // Rows this transaction wrote carry command ids >= 0, so none are visible; rows
+                // of committed transactions do not depend on curcid. The snapshot is our own
+                // registered copy.
+                (*snapshot).curcid = 0;
+            }
+            let mut session = Session { snapshot };
+            let result = f(&mut session);
+            pg_sys::UnregisterSnapshot(snapshot);
+            pg_sys::SPI_finish();
+            result
+        }
+    })
+}
+
+/// Runs `f` with the identity of `rel`'s owner, as a `SECURITY DEFINER` function would.
+pub fn as_owner<R>(rel: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let owner = owner_of(rel);
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
-    // SAFETY: the SPI calls are paired; on an ERROR PostgreSQL's transaction abort closes the
-    // SPI connection and restores the user ID and security context saved at (sub)transaction
-    // start, exactly as for a failing SECURITY DEFINER function.
+    // SAFETY: on an ERROR PostgreSQL's (sub)transaction abort restores the user ID and security
+    // context saved when the (sub)transaction began; on success the guard restores them.
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         pg_sys::SetUserIdAndSecContext(
@@ -204,36 +460,9 @@ pub fn select_latest(rel: pg_sys::Oid, sql: &CStr, mut each: impl FnMut(&Row)) {
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-        let restore = RestoreUser(saved_user, saved_context);
-
-        if pg_sys::SPI_connect() < 0 {
-            error!("SPI_connect failed");
-        }
-        let plan = pg_sys::SPI_prepare(sql.as_ptr(), 0, std::ptr::null_mut());
-        if plan.is_null() {
-            error!("SPI_prepare failed for an internal query");
-        }
-        let rc = pg_sys::SPI_execute_snapshot(
-            plan,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            pg_sys::GetLatestSnapshot(),
-            std::ptr::null_mut(),
-            true,
-            false,
-            0,
-        );
-        if rc != pg_sys::SPI_OK_SELECT as i32 {
-            error!("internal query failed with SPI code {rc}");
-        }
-        let table = pg_sys::SPI_tuptable;
-        for i in 0..pg_sys::SPI_processed as usize {
-            let row = Row { tuple: *(*table).vals.add(i), desc: (*table).tupdesc };
-            each(&row);
-        }
-        pg_sys::SPI_finish();
-        drop(restore);
     }
+    let _restore = RestoreUser(saved_user, saved_context);
+    f()
 }
 
 struct RestoreUser(pg_sys::Oid, i32);
@@ -249,4 +478,50 @@ fn owner_of(rel: pg_sys::Oid) -> pg_sys::Oid {
     let rel = unsafe { pgrx::PgRelation::with_lock(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
     // SAFETY: rd_rel is valid while the relation is open.
     unsafe { (*rel.rd_rel).relowner }
+}
+
+/// Revocations as of a past (or future) moment, read from the tables themselves: a token
+/// revoked after that moment was still valid then. For `jwt_check(..., at => T)`; the hot path
+/// uses the in-memory set instead.
+pub struct AsOf {
+    pub at: f64,
+}
+
+impl AsOf {
+    /// (the row's cut-off, when it was invalidated) for `key`, if there is a row.
+    fn lookup(&self, sql: &CStr, key: &str) -> Option<(Option<f64>, f64)> {
+        let rel = relid(c"invalidated_tokens");
+        let key = std::ffi::CString::new(key).ok()?;
+        // SAFETY: cstring_to_text copies the bytes into a text datum in the current context.
+        let text = unsafe { pg_sys::cstring_to_text(key.as_ptr()) };
+        let args = [(pg_sys::TEXTOID, pg_sys::Datum::from(text))];
+        let mut found = None;
+        read_latest(rel, false, |session| {
+            session.query(sql, &args, |row| {
+                found = row.time(2).map(|invalidated_at| (row.time(1), invalidated_at));
+            });
+        });
+        found
+    }
+}
+
+impl crate::verification::Revocations for AsOf {
+    fn jti_revoked(&self, jti: &str) -> bool {
+        self.lookup(
+            c"SELECT NULL::timestamptz, invalidated_at FROM revocation.invalidated_tokens \
+              WHERE jti OPERATOR(pg_catalog.=) $1",
+            jti,
+        )
+        .is_some_and(|(_, invalidated_at)| invalidated_at <= self.at)
+    }
+
+    fn subject_cutoff(&self, sub: &str) -> Option<f64> {
+        self.lookup(
+            c"SELECT issued_before, invalidated_at FROM revocation.invalidated_subjects \
+              WHERE sub OPERATOR(pg_catalog.=) $1",
+            sub,
+        )
+        .filter(|(_, invalidated_at)| *invalidated_at <= self.at)
+        .and_then(|(cutoff, _)| cutoff)
+    }
 }

@@ -31,10 +31,12 @@ pub enum Reason {
     AudienceMismatch,
     IssuerMismatch,
     DatabaseNotAllowed,
+    Revoked,
+    JtiRequired,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Malformed,
         Reason::TooLarge,
         Reason::AlgorithmNotAllowed,
@@ -47,6 +49,8 @@ impl Reason {
         Reason::AudienceMismatch,
         Reason::IssuerMismatch,
         Reason::DatabaseNotAllowed,
+        Reason::Revoked,
+        Reason::JtiRequired,
     ];
 
     /// The name `jwt_check` reports and the README documents.
@@ -64,6 +68,8 @@ impl Reason {
             Reason::AudienceMismatch => "audience_mismatch",
             Reason::IssuerMismatch => "issuer_mismatch",
             Reason::DatabaseNotAllowed => "database_not_allowed",
+            Reason::Revoked => "revoked",
+            Reason::JtiRequired => "jti_required",
         }
     }
 
@@ -81,6 +87,8 @@ impl Reason {
             Reason::AudienceMismatch => "28J10",
             Reason::IssuerMismatch => "28J11",
             Reason::DatabaseNotAllowed => "28J12",
+            Reason::Revoked => "28J13",
+            Reason::JtiRequired => "28J14",
         }
     }
 }

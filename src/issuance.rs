@@ -3,7 +3,7 @@
 //! Signing is not on any hot path, so it reads the key it needs afresh on every call instead of
 //! keeping private keys in the verifier's cache.
 
-use crate::cache::{self, select_latest};
+use crate::cache::{self, read_latest};
 use crate::keys::{alg_name, Material, RawKey};
 use base64::Engine;
 use pgrx::prelude::*;
@@ -120,14 +120,13 @@ fn check_claims(claims: &Map<String, Value>) {
 
 /// The named key, or else the newest key in use that can sign.
 fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
-    let Some(rel) = cache::relid(c"signing_keys") else {
-        error!("the revocation extension is not installed in this database");
-    };
+    let rel = cache::relid(c"signing_keys");
     let mut all = Vec::new();
-    select_latest(
-        rel,
+    read_latest(rel, true, |session| {
+        session.query(
         c"SELECT kid, alg, secret, public_key, private_key, usable_from, retired_at, created_at \
           FROM revocation.signing_keys",
+        &[],
         |row| {
             all.push(Candidate {
                 kid: row.get(1).unwrap_or_default(),
@@ -140,7 +139,8 @@ fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
                 created_at: row.time(8).unwrap_or(f64::NEG_INFINITY),
             })
         },
-    );
+    )
+    });
     let in_use = |c: &Candidate| c.usable_from <= now && c.retired_at.is_none_or(|r| now < r);
 
     if let Some(kid) = kid {

@@ -3,7 +3,8 @@
 //! This file wires the modules together; each concept has its own:
 //! - [`verification`]: the verdict on one token, as plain Rust.
 //! - [`keys`] and [`der`]: the rules a signing key must meet, and its in-memory form.
-//! - [`cache`]: the per-backend copy of the key table and its invalidation.
+//! - [`revocation`]: the in-memory set of revoked `jti`s and subjects.
+//! - [`cache`]: the per-backend copies of our tables and their invalidation.
 //! - [`errors`]: rejection reasons, their SQLSTATEs, and how they are raised.
 //! - [`settings`]: every `revocation.*` setting.
 //! - [`api`], [`issuance`], [`triggers`]: what SQL calls.
@@ -16,6 +17,7 @@ pub mod der;
 pub mod errors;
 pub mod issuance;
 pub mod keys;
+pub mod revocation;
 pub mod settings;
 pub mod triggers;
 pub mod verification;

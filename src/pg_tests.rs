@@ -313,9 +313,10 @@ mod tests {
         let n = now();
         let h = r#"{"alg":"HS256","kid":"k"}"#;
         // 29 s past exp is inside the default 30 s leeway; a float exp is legal.
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{"exp":{}}}"#, n - 29))), (true, None));
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{"exp":{}.75}}"#, n + 600))), (true, None));
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{"exp":{},"nbf":{}}}"#, n + 600, n + 20))), (true, None));
+        let j = r#""jti":"t""#;
+        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{}}}"#, n - 29))), (true, None));
+        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{}.75}}"#, n + 600))), (true, None));
+        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{},"nbf":{}}}"#, n + 600, n + 20))), (true, None));
         Spi::run("SET revocation.leeway = 0").unwrap();
         assert_eq!(reason(&hs256(h, &format!(r#"{{"exp":{}}}"#, n - 1))), "expired");
         assert_eq!(reason(&hs256(h, &format!(r#"{{"exp":{},"nbf":{}}}"#, n + 600, n + 20))), "not_yet_valid");
@@ -367,7 +368,7 @@ mod tests {
     fn check_answers_as_of_a_given_time() {
         add_hs256("k");
         let n = now();
-        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &format!(r#"{{"exp":{}}}"#, n - 3600));
+        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &format!(r#"{{"jti":"old","exp":{}}}"#, n - 3600));
         assert_eq!(reason(&t), "expired");
         let active = Spi::get_one_with_args::<bool>(
             "SELECT active FROM revocation.jwt_check($1, at => now() - interval '2 hours')",
@@ -395,6 +396,81 @@ mod tests {
         .unwrap();
         assert_eq!((active, reason.as_deref()), (Some(false), Some("malformed")));
         assert!(Spi::get_one::<pgrx::JsonB>("SELECT revocation.jwt_verify(NULL)").unwrap().is_none());
+    }
+
+    #[pg_test]
+    fn revoked_and_jti_required() {
+        add_hs256("k");
+        let h = r#"{"alg":"HS256","kid":"k"}"#;
+        let t = hs256(h, &claims(""));
+        let at = Spi::get_one_with_args::<pgrx::datum::TimestampWithTimeZone>(
+            "SELECT revocation.jwt_revoke('j-1', 'test')",
+            &[],
+        )
+        .unwrap();
+        assert!(at.is_some());
+        // In force at commit, in this session too: this test runs in one open transaction.
+        assert_eq!(verdict(&t), (true, None));
+        let again = Spi::get_one::<bool>(
+            "SELECT revocation.jwt_revoke('j-1') = invalidated_at \
+             FROM revocation.invalidated_tokens WHERE jti = 'j-1'",
+        )
+        .unwrap();
+        assert_eq!(again, Some(true));
+        let who = Spi::get_two::<String, String>(
+            "SELECT revoked_by, reason FROM revocation.invalidated_tokens WHERE jti = 'j-1'",
+        )
+        .unwrap();
+        assert_eq!(who, (Some("postgres".into()), Some("test".into())));
+
+        let n = now();
+        let bare = hs256(h, &format!(r#"{{"exp":{}}}"#, n + 600));
+        assert_eq!(raised(&bare), "28J14: token has no jti claim");
+        Spi::run("SET revocation.require_jti = off").unwrap();
+        assert_eq!(verdict(&bare), (true, None));
+    }
+
+    #[pg_test]
+    fn revocation_audit_columns_never_change() {
+        Spi::run("SELECT revocation.jwt_revoke('fixed')").unwrap();
+        assert_eq!(
+            outcome("UPDATE revocation.invalidated_tokens SET invalidated_at = now() - interval '1 day'", &[]),
+            "23000: column invalidated_at of a revocation cannot change"
+        );
+        assert_eq!(
+            outcome("UPDATE revocation.invalidated_tokens SET jti = 'moved'", &[]),
+            "23000: column jti of a revocation cannot change"
+        );
+        assert_eq!(outcome("UPDATE revocation.invalidated_tokens SET reason = 'noted'", &[]), "ok");
+    }
+
+    #[pg_test]
+    fn revocations_are_numbered() {
+        Spi::run(
+            "SELECT revocation.jwt_revoke('a'); SELECT revocation.jwt_revoke('b'); \
+             SELECT revocation.jwt_revoke_subject('c')",
+        )
+        .unwrap();
+        let seqs = Spi::get_one::<Vec<i64>>(
+            "SELECT array_agg(s ORDER BY s) FROM (SELECT seq FROM revocation.invalidated_tokens \
+             UNION ALL SELECT seq FROM revocation.invalidated_subjects) AS t(s)",
+        )
+        .unwrap()
+        .unwrap();
+        let generation = Spi::get_one::<i64>("SELECT generation FROM revocation.generation")
+            .unwrap()
+            .unwrap();
+        assert_eq!(seqs.len(), 3);
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(*seqs.last().unwrap(), generation);
+    }
+
+    #[pg_test(error = "token has no jti claim, so it cannot be revoked by itself")]
+    fn revoke_token_needs_a_jti() {
+        add_hs256("k");
+        Spi::run("SET revocation.require_jti = off").unwrap();
+        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &format!(r#"{{"exp":{}}}"#, now() + 60));
+        Spi::run_with_args("SELECT revocation.jwt_revoke_token($1)", &[t.into()]).unwrap();
     }
 
     // ---- key rules ----

@@ -13,6 +13,7 @@ static AUDIENCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::ne
 static ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
 static TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static REQUIRE_JTI: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// The largest leeway we allow: clocks that disagree by more than this are a fault to fix.
 pub const MAX_LEEWAY_SECONDS: i32 = 300;
@@ -54,6 +55,14 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_BYTE,
     );
+    GucRegistry::define_bool_guc(
+        c"revocation.require_jti",
+        c"Refuse tokens without a jti claim, which could not be revoked one by one.",
+        c"",
+        &REQUIRE_JTI,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"revocation.token_lifetime",
         c"Lifetime, in seconds, that jwt_sign gives a token without an exp claim.",
@@ -64,6 +73,10 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
+}
+
+pub fn require_jti() -> bool {
+    REQUIRE_JTI.get()
 }
 
 pub fn leeway_seconds() -> f64 {

@@ -47,5 +47,88 @@ fn _table_changed<'a>(
     let relid = trigger.relid().unwrap_or_else(|e| error!("{e}"));
     // SAFETY: queues a message in the current transaction; no other effect until commit.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    crate::cache::note_own_write();
     Ok(None)
+}
+
+/// BEFORE INSERT OR UPDATE on the revocation tables: the next generation number, taken under
+/// the counter row's lock (so numbers follow commit order), and the revoking role. A revoked
+/// jti's audit columns never change; a subject's record says who moved its cut-off last, and
+/// when.
+#[pg_trigger(sql = false)]
+fn _stamp_revocation<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    let fail = |e: &dyn std::fmt::Display| -> ! { error!("revocation trigger: {e}") };
+    let mut new = trigger.new().unwrap_or_else(|| fail(&"no new row")).into_owned();
+    let table = trigger.table_name().unwrap_or_else(|e| fail(&e));
+    let updating = trigger.event().fired_by_update();
+    let role = current_role();
+
+    if updating && table == "invalidated_tokens" {
+        let old = trigger.old().unwrap_or_else(|| fail(&"no old row")).into_owned();
+        let text = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<String> {
+            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
+        };
+        let time = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
+            row.get_by_name("invalidated_at").unwrap_or_else(|e| fail(&e))
+        };
+        let changed = if text(&old, "jti") != text(&new, "jti") {
+            Some("jti")
+        } else if time(&old) != time(&new) {
+            Some("invalidated_at")
+        } else if text(&old, "revoked_by") != text(&new, "revoked_by") {
+            Some("revoked_by")
+        } else {
+            None
+        };
+        if let Some(column) = changed {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
+                format!("column {column} of a revocation cannot change"),
+                "The audit trail never moves; revoke under a new jti instead."
+            );
+        }
+    } else if updating {
+        new.set_by_name("invalidated_at", pgrx::datum::clock_timestamp())
+            .unwrap_or_else(|e| fail(&e));
+        new.set_by_name("revoked_by", role).unwrap_or_else(|e| fail(&e));
+    } else if new.get_by_name::<String>("revoked_by").unwrap_or_else(|e| fail(&e)).is_none() {
+        // A restore supplies the original role; a revoker cannot (no column privilege).
+        new.set_by_name("revoked_by", role).unwrap_or_else(|e| fail(&e));
+    }
+
+    let seq = next_generation();
+    new.set_by_name("seq", seq).unwrap_or_else(|e| fail(&e));
+    Ok(Some(new))
+}
+
+fn current_role() -> String {
+    // SAFETY: GetUserNameFromId with noerr = false raises for an unknown role.
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false);
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
+/// Takes the next generation number. The UPDATE holds the counter row's lock until this
+/// transaction ends, so a concurrent revoker waits, and numbers are handed out in commit order.
+fn next_generation() -> i64 {
+    let rel = crate::cache::relid(c"generation");
+    crate::cache::as_owner(rel, || {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "UPDATE revocation.generation \
+                     SET generation = generation OPERATOR(pg_catalog.+) 1 RETURNING generation",
+                    None,
+                    &[],
+                )?
+                .first()
+                .get_one::<i64>()
+        })
+    })
+    .unwrap_or_else(|e| error!("cannot take the next generation number: {e}"))
+    .unwrap_or_else(|| error!("revocation.generation has no row; reinstall the extension"))
 }

@@ -17,6 +17,7 @@ pub const MAX_TIME_CLAIM: f64 = 253_402_300_799.0;
 /// What the current settings ask of a token.
 pub struct Policy<'a> {
     pub leeway: f64,
+    pub require_jti: bool,
     pub audience: Option<&'a [u8]>,
     pub issuer: Option<&'a [u8]>,
     pub max_bytes: usize,
@@ -42,14 +43,52 @@ fn b64(segment: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()
 }
 
+/// Which tokens have been revoked, as of the time being checked.
+pub trait Revocations {
+    fn jti_revoked(&self, jti: &str) -> bool;
+    /// Tokens of `sub` issued before the returned time (seconds since 1970) are revoked.
+    fn subject_cutoff(&self, sub: &str) -> Option<f64>;
+}
+
+/// A token whose signature holds.
+pub struct Authentic {
+    pub payload: Vec<u8>,
+    pub claims: Map<String, Value>,
+    pub kid: String,
+}
+
+/// Whether a key outside its window of use may still vouch for a token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyWindow {
+    /// Only keys in use at the time being checked: every verification.
+    Enforced,
+    /// Any known key: for revoking a token, which is worth doing whatever its key's state.
+    Ignored,
+}
+
 /// Checks `token` as of `at` (seconds since 1970) for database `db`.
 pub fn verify(
     token: &str,
     db: &str,
     at: f64,
     keys: &KeyRing,
+    revocations: &dyn Revocations,
     policy: &Policy<'_>,
 ) -> Result<Verified, Rejection> {
+    let Authentic { payload, claims, kid } =
+        authenticate(token, at, keys, policy, KeyWindow::Enforced)?;
+    let checked = check_claims(&claims, db, at, revocations, policy)?;
+    Ok(Verified { payload, claims, kid, jti: checked.jti, exp: checked.exp })
+}
+
+/// Size, shape, algorithm, key and signature: everything up to trusting the payload.
+pub fn authenticate(
+    token: &str,
+    at: f64,
+    keys: &KeyRing,
+    policy: &Policy<'_>,
+    window: KeyWindow,
+) -> Result<Authentic, Rejection> {
     if token.len() > policy.max_bytes {
         return Err(Rejection::new(Reason::TooLarge, "token is too long").detail(format!(
             "The token has {} bytes; revocation.max_token_bytes allows {}.",
@@ -114,7 +153,7 @@ pub fn verify(
                 )
                 .detail(format!("The key is for {}.", alg_name(key.material.alg))));
             }
-            if !key.usable_at(at) {
+            if window == KeyWindow::Enforced && !key.usable_at(at) {
                 return Err(Rejection::new(
                     Reason::KeyInactive,
                     format!("signing key {} is not in use at this time", quoted(kid)),
@@ -123,8 +162,12 @@ pub fn verify(
             vec![key]
         }
         None => {
-            let usable: Vec<&Key> =
-                keys.iter().filter(|k| k.material.alg == alg && k.usable_at(at)).collect();
+            let usable: Vec<&Key> = keys
+                .iter()
+                .filter(|k| {
+                    k.material.alg == alg && (window == KeyWindow::Ignored || k.usable_at(at))
+                })
+                .collect();
             if usable.is_empty() {
                 return Err(Rejection::new(
                     Reason::UnknownKey,
@@ -149,11 +192,27 @@ pub fn verify(
             }
         })?;
 
-    // Claims: the payload is authentic from here on.
+    // The payload is authentic from here on.
     let claims: Map<String, Value> = match serde_json::from_slice(&payload) {
         Ok(Value::Object(map)) => map,
         _ => return Err(malformed("token payload is not a JSON object")),
     };
+    Ok(Authentic { payload, claims, kid: key.kid.clone() })
+}
+
+struct Checked {
+    jti: Option<String>,
+    exp: f64,
+}
+
+/// The claims of an authentic token: types, time, issuer, audience, databases, revocation.
+fn check_claims(
+    claims: &Map<String, Value>,
+    db: &str,
+    at: f64,
+    revocations: &dyn Revocations,
+    policy: &Policy<'_>,
+) -> Result<Checked, Rejection> {
     let jti = match claims.get("jti") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -231,9 +290,33 @@ pub fn verify(
             )));
         }
     }
-    check_databases(&claims, db, who)?;
+    check_databases(claims, db, who)?;
 
-    Ok(Verified { payload, claims, kid: key.kid.clone(), jti, exp })
+    match jti.as_deref() {
+        None if policy.require_jti => {
+            return Err(Rejection::new(Reason::JtiRequired, "token has no jti claim")
+                .detail("revocation.require_jti is on: a token that cannot be revoked is refused."));
+        }
+        Some(jti) if revocations.jti_revoked(jti) => {
+            return Err(Rejection::new(Reason::Revoked, "token has been revoked")
+                .detail(format!("The token has jti {}.", quoted(jti))));
+        }
+        _ => {}
+    }
+    if let Some(Value::String(sub)) = claims.get("sub") {
+        if let Some(cutoff) = revocations.subject_cutoff(sub) {
+            // A token without iat cannot show it was issued after the cut-off.
+            if iat.unwrap_or(f64::NEG_INFINITY) < cutoff {
+                return Err(Rejection::new(Reason::Revoked, "token has been revoked")
+                    .detail(format!(
+                        "Every token of subject {} issued before {cutoff} (seconds since 1970) \
+                         was revoked.",
+                        quoted(sub)
+                    )));
+            }
+        }
+    }
+    Ok(Checked { jti, exp })
 }
 
 /// The claim that lists the databases a token may reach.
