@@ -43,12 +43,11 @@ def make_keys():
     return keys
 
 
-def refused(conn, token):
-    """Runs the application query with `token`; returns what the client is told."""
+def outcome(conn, token):
+    """The application query with `token`: the rows it sees, or what the client is told."""
+    conn.execute("SELECT set_config('app.token', %s, false)", (token,))
     try:
-        conn.execute("SELECT set_config('app.token', %s, false)", (token,))
-        rows = conn.execute("SELECT body FROM app.notes ORDER BY body").fetchall()
-        return f"accepted?! {rows}"
+        return [r[0] for r in conn.execute("SELECT body FROM app.notes ORDER BY body")]
     except psycopg.Error as e:
         return f"refused, SQLSTATE {e.sqlstate}: {e.diag.message_primary}"
 
@@ -130,7 +129,7 @@ def run(cluster):
     step("bad tokens are refused, each with its own reason")
     forged = jwt.encode({"sub": "alice", "exp": now + 600}, b"guessed-secret-guessed-secret-32",
                         algorithm="HS256", headers={"kid": "hs-1"})
-    expired = jwt.encode({"sub": "alice", "iat": now - 7200, "exp": now - 3600},
+    expired = jwt.encode({"sub": "alice", "jti": "old-1", "iat": now - 7200, "exp": now - 3600},
                          keys["HS256"]["secret"], algorithm="HS256", headers={"kid": "hs-1"})
     other_key = openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
     wrong_key = jwt.encode({"sub": "bob", "exp": now + 600}, other_key.decode(),
@@ -141,7 +140,21 @@ def run(cluster):
                          ("signed with another RSA key", wrong_key),
                          ("alg none", unsigned),
                          ("an empty string", "")]:
-        show(label, refused(app, token))
+        show(label, outcome(app, token))
+
+    step("revocation: bob's RS256 token is revoked while his session is open")
+    app.execute("SELECT set_config('app.token', %s, false)", (bob["RS256"],))
+    show("bob, before", [r[0] for r in app.execute("SELECT body FROM app.notes")])
+    revoked_at = admin.execute("SELECT revocation.jwt_revoke('bob-RS256', 'laptop stolen')"
+                               ).fetchone()[0]
+    show("jwt_revoke('bob-RS256') returned", revoked_at)
+    show("bob, same session, next query", outcome(app, bob["RS256"]))
+    show("bob's ES256 token (another jti)", outcome(app, bob["ES256"]))
+    admin.execute("SELECT revocation.jwt_revoke_subject('alice')")
+    show("alice after jwt_revoke_subject('alice')", outcome(app, alice))
+    stats = admin.execute("SELECT generation, revoked_jtis, revoked_subjects, refreshes "
+                          "FROM revocation.cache_stats()").fetchone()
+    show("admin backend: generation, jtis, subjects, refreshes", stats)
 
     step("jwt_check: the verdict as a row, and as of a past time")
     for label, token, at in [("expired token, now", expired, None),

@@ -70,6 +70,13 @@ CREATE FUNCTION revocation._authentic_claims(token text)
     LANGUAGE c STRICT STABLE
     AS 'MODULE_PATHNAME', 'revocation_authentic_claims';
 
+-- _jti_revoked: the in-memory check alone, as jwt_verify makes it (for benchmarks and admins).
+CREATE FUNCTION revocation._jti_revoked(jti text)
+    RETURNS boolean
+    LANGUAGE c STRICT STABLE
+    AS 'MODULE_PATHNAME', '_jti_revoked_wrapper';
+REVOKE ALL ON FUNCTION revocation._jti_revoked(text) FROM PUBLIC;
+
 -- jwt_revoke: revokes a jti and returns when it was revoked. Revoking it again changes nothing
 -- and returns the first time: the audit trail never moves.
 CREATE FUNCTION revocation.jwt_revoke(

@@ -173,6 +173,15 @@ fn jwt_check(
     TableIterator::once(row)
 }
 
+/// `revocation._jti_revoked(jti text) returns bool`: the in-memory revocation check alone, for
+/// measuring it against a table lookup.
+#[pg_extern(stable, strict, sql = false)]
+fn _jti_revoked(jti: &str) -> bool {
+    use crate::verification::Revocations;
+    let (_, revoked) = cache::current(statement_time());
+    revoked.jti_revoked(jti)
+}
+
 pub fn current_database() -> String {
     // SAFETY: MyDatabaseId is set for every backend that can run SQL.
     unsafe {
