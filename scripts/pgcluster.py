@@ -17,11 +17,18 @@ import psycopg
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 
 
+# A server started from a developer's shell would inherit these, and pgrx would then put Rust
+# backtraces into error details.
+_SERVER_ENV = {k: v for k, v in os.environ.items()
+               if k not in ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")}
+
+
 def _as_postgres(args, **kwargs):
     """Runs a server binary as the postgres user when we are root, as ourselves otherwise."""
     if os.geteuid() == 0:
         args = ["runuser", "-u", "postgres", "--"] + args
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=_SERVER_ENV,
+                          **kwargs)
 
 
 class Cluster:
@@ -65,7 +72,7 @@ class Cluster:
             return None
         if os.geteuid() == 0:
             args = ["runuser", "-u", "postgres", "--"] + args
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, env=_SERVER_ENV)
         self.running = done.returncode == 0
         return done
 

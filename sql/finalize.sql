@@ -22,16 +22,61 @@ CREATE FUNCTION revocation.jwt_check(
 COMMENT ON FUNCTION revocation.jwt_check(text, text, timestamptz) IS
     'Says whether a token is (or was, at time at) valid for database db, and why not';
 
--- jwt_sign: a token signed with the named key, or the newest key in use that can sign.
+-- jwt_sign: a token signed with the named key, or the newest key in use that can sign; `dbs`
+-- scopes it to those databases.
 CREATE FUNCTION revocation.jwt_sign(
         claims jsonb,
         kid text DEFAULT NULL,
-        lifetime interval DEFAULT NULL)
+        lifetime interval DEFAULT NULL,
+        dbs text[] DEFAULT NULL)
     RETURNS text
     LANGUAGE c VOLATILE
     AS 'MODULE_PATHNAME', 'jwt_sign_wrapper';
-COMMENT ON FUNCTION revocation.jwt_sign(jsonb, text, interval) IS
+COMMENT ON FUNCTION revocation.jwt_sign(jsonb, text, interval, text[]) IS
     'Signs claims (adding jti, iat and exp unless given) with a key from revocation.signing_keys';
+
+-- claims / subject: the verified claims (or sub) of the token in the session setting named by
+-- revocation.token_setting; NULL when none is set; an ERROR for a bad one.
+CREATE FUNCTION revocation.claims()
+    RETURNS jsonb
+    LANGUAGE c STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'revocation_claims';
+COMMENT ON FUNCTION revocation.claims() IS
+    'Verified claims of the token in the session setting revocation.token_setting names';
+CREATE FUNCTION revocation.subject()
+    RETURNS text
+    LANGUAGE c STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'revocation_subject';
+COMMENT ON FUNCTION revocation.subject() IS
+    'The sub claim of the verified token in the session setting revocation.token_setting names';
+
+-- postgrest_pre_request: for PostgREST's db-pre-request. Verifies the request's bearer token
+-- (signature, revocation, allowlist for this database) and raises SQLSTATE PT401, which
+-- PostgREST answers with HTTP 401, when it is not valid. A request without a token passes.
+CREATE FUNCTION revocation.postgrest_pre_request()
+    RETURNS void
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'revocation_postgrest_pre_request';
+COMMENT ON FUNCTION revocation.postgrest_pre_request() IS
+    'PostgREST db-pre-request hook: refuses a request whose bearer token is not valid here';
+
+-- require_database_claim: switches enforcement of the allowlist claim for a database.
+CREATE FUNCTION revocation.require_database_claim(
+        db text DEFAULT pg_catalog.current_database(),
+        required boolean DEFAULT true)
+    RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+        INSERT INTO revocation.database_policies AS p (db, require_claim)
+        VALUES (require_database_claim.db, require_database_claim.required)
+        ON CONFLICT ON CONSTRAINT database_policies_pkey DO UPDATE
+            SET require_claim = EXCLUDED.require_claim,
+                updated_at = clock_timestamp(),
+                updated_by = current_user
+    $$;
+COMMENT ON FUNCTION revocation.require_database_claim(text, boolean) IS
+    'Turns on (or off) refusing tokens without the allowlist claim in a database';
 
 -- jwt_add_key: adds a key; the check_signing_key trigger refuses one that breaks a rule.
 CREATE FUNCTION revocation.jwt_add_key(
@@ -53,6 +98,113 @@ CREATE FUNCTION revocation.jwt_add_key(
     $$;
 COMMENT ON FUNCTION revocation.jwt_add_key(text, text, bytea, text, text, timestamptz, timestamptz)
     IS 'Adds a signing key after checking its size, curve and algorithm';
+
+-- jwt_rotate_key: adds a new signing key and retires the current one at the end of a window.
+-- From then on jwt_sign uses the new key; the old one verifies until the window closes.
+CREATE FUNCTION revocation.jwt_rotate_key(
+        kid text,
+        alg text,
+        secret bytea DEFAULT NULL,
+        public_key text DEFAULT NULL,
+        private_key text DEFAULT NULL,
+        "window" interval DEFAULT '1 day',
+        old_kid text DEFAULT NULL)
+    RETURNS TABLE (new_kid text, retired_kid text, retired_at timestamptz)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    old text := old_kid;
+BEGIN
+    IF "window" < interval '0' THEN
+        RAISE EXCEPTION 'window must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF old IS NULL THEN
+        -- The key jwt_sign would use now.
+        SELECT k.kid INTO old FROM revocation.signing_keys AS k
+            WHERE k.usable_from <= now() AND k.retired_at IS NULL
+              AND (k.secret IS NOT NULL OR k.private_key IS NOT NULL)
+            ORDER BY k.usable_from DESC, k.created_at DESC, k.kid DESC LIMIT 1;
+    ELSIF NOT EXISTS (SELECT 1 FROM revocation.signing_keys AS k WHERE k.kid = old) THEN
+        RAISE EXCEPTION 'unknown signing key "%"', old USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM revocation.jwt_add_key(jwt_rotate_key.kid, alg, secret, public_key, private_key);
+    UPDATE revocation.signing_keys AS k SET retired_at = now() + "window"
+        WHERE k.kid = old AND (k.retired_at IS NULL OR k.retired_at > now() + "window");
+    RETURN QUERY SELECT jwt_rotate_key.kid, old, now() + "window";
+END
+$$;
+COMMENT ON FUNCTION revocation.jwt_rotate_key(text, text, bytea, text, text, interval, text) IS
+    'Adds a new signing key and retires the current one when the window closes';
+
+-- jwt_retire_key: retires a key now (a compromised key) or at a given time.
+CREATE FUNCTION revocation.jwt_retire_key(kid text, at timestamptz DEFAULT now())
+    RETURNS timestamptz
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    done timestamptz;
+BEGIN
+    UPDATE revocation.signing_keys AS k SET retired_at = at WHERE k.kid = jwt_retire_key.kid
+        RETURNING k.retired_at INTO done;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown signing key "%"', kid USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION revocation.jwt_retire_key(text, timestamptz) IS
+    'Retires a signing key now or at a given time; it no longer verifies from then on';
+
+-- jwt_validate_keys: every row of the key table that breaks a rule (say, from an old dump).
+CREATE FUNCTION revocation.jwt_validate_keys()
+    RETURNS TABLE (kid text, problem text)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'jwt_validate_keys_wrapper';
+COMMENT ON FUNCTION revocation.jwt_validate_keys() IS
+    'Lists every signing key that breaks a rule, with the rule';
+
+-- jwt_jwks: the public keys in use now or later, for services outside the database.
+CREATE FUNCTION revocation.jwt_jwks()
+    RETURNS jsonb
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'jwt_jwks_wrapper';
+COMMENT ON FUNCTION revocation.jwt_jwks() IS
+    'The public signing keys as a JWKS document (no secrets, no private keys)';
+
+CREATE FUNCTION revocation._jwks_keys(jwks jsonb)
+    RETURNS TABLE (kid text, alg text, public_key text)
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', '_jwks_keys_wrapper';
+
+-- jwt_import_jwks: adds an identity provider's public keys; all or nothing. A key already
+-- present with the same material is skipped, so importing the same set again is harmless.
+CREATE FUNCTION revocation.jwt_import_jwks(jwks jsonb, usable_from timestamptz DEFAULT now())
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    k record;
+BEGIN
+    FOR k IN SELECT * FROM revocation._jwks_keys(jwks) LOOP
+        INSERT INTO revocation.signing_keys (kid, alg, public_key, usable_from)
+            VALUES (k.kid, k.alg, k.public_key, jwt_import_jwks.usable_from)
+            ON CONFLICT ON CONSTRAINT signing_keys_pkey DO NOTHING;
+        IF FOUND THEN
+            RETURN NEXT k.kid;
+        ELSIF NOT EXISTS (SELECT 1 FROM revocation.signing_keys AS s
+                          WHERE s.kid = k.kid AND s.alg = k.alg AND s.public_key = k.public_key)
+        THEN
+            RAISE EXCEPTION 'signing key "%" already exists with other key material', k.kid
+                USING ERRCODE = 'unique_violation';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION revocation.jwt_import_jwks(jsonb, timestamptz) IS
+    'Adds the public keys of a JWKS (RSA, EC, OKP), refusing any that breaks a rule';
 
 -- cache_stats: what this backend holds in memory.
 CREATE FUNCTION revocation.cache_stats()
@@ -98,9 +250,16 @@ BEGIN
     IF jti IS NULL OR jti = '' THEN
         RAISE EXCEPTION 'jti must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Again: the first timestamp stays; a later or unknown expiry replaces an earlier one, so
+    -- the entry is held as long as any token with this jti may live.
     INSERT INTO revocation.invalidated_tokens AS t (jti, reason, expires_at)
         VALUES (jwt_revoke.jti, jwt_revoke.reason, jwt_revoke.expires_at)
-        ON CONFLICT ON CONSTRAINT invalidated_tokens_pkey DO NOTHING
+        ON CONFLICT ON CONSTRAINT invalidated_tokens_pkey DO UPDATE
+            SET expires_at = CASE WHEN t.expires_at IS NULL OR EXCLUDED.expires_at IS NULL
+                                  THEN NULL
+                                  ELSE greatest(t.expires_at, EXCLUDED.expires_at) END
+            WHERE t.expires_at IS NOT NULL
+              AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > t.expires_at)
         RETURNING t.invalidated_at INTO revoked;
     IF revoked IS NULL THEN
         SELECT t.invalidated_at INTO revoked
@@ -214,6 +373,10 @@ CREATE TRIGGER invalidated_subjects_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON revocation.invalidated_subjects
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._table_changed();
 
+CREATE TRIGGER database_policies_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON revocation.database_policies
+    FOR EACH STATEMENT EXECUTE FUNCTION revocation._table_changed();
+
 -- The keys without their secrets, for anyone: kids, algorithms and public keys are not secret.
 CREATE VIEW revocation.keys WITH (security_barrier) AS
     SELECT kid, alg, public_key, private_key IS NOT NULL OR secret IS NOT NULL AS can_sign,
@@ -225,7 +388,13 @@ COMMENT ON VIEW revocation.keys IS 'Signing keys without secret or private key m
 -- management are for roles an administrator grants (see README, "Roles").
 GRANT USAGE ON SCHEMA revocation TO PUBLIC;
 GRANT SELECT ON revocation.keys TO PUBLIC;
-REVOKE ALL ON FUNCTION revocation.jwt_sign(jsonb, text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_sign(jsonb, text, interval, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.require_database_claim(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_rotate_key(text, text, bytea, text, text, interval, text)
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_retire_key(text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_import_jwks(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_validate_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_add_key(text, text, bytea, text, text, timestamptz, timestamptz)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation._authentic_claims(text) FROM PUBLIC;

@@ -62,3 +62,15 @@ CREATE TABLE revocation.invalidated_subjects (
 CREATE INDEX invalidated_subjects_seq ON revocation.invalidated_subjects (seq);
 REVOKE ALL ON revocation.invalidated_subjects FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.invalidated_subjects', '');
+
+-- Databases where every token must carry the allowlist claim (default name "dbs"). A token
+-- that lists databases is held to its list everywhere; this table decides where a token that
+-- lists none is refused.
+CREATE TABLE revocation.database_policies (
+    db             text PRIMARY KEY CHECK (db <> ''),
+    require_claim  boolean NOT NULL DEFAULT true,
+    updated_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_by     text NOT NULL DEFAULT current_user
+);
+REVOKE ALL ON revocation.database_policies FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('revocation.database_policies', '');

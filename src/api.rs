@@ -15,44 +15,54 @@ pub fn statement_time() -> f64 {
     cache::timestamp_to_unix(unsafe { pg_sys::GetCurrentStatementStartTimestamp() })
 }
 
-fn policy() -> Policy<'static> {
+/// What the settings and the database policies ask of a token for `db`.
+pub fn policy(current: &cache::Current, db: &str) -> Policy<'static> {
     Policy {
         leeway: settings::leeway_seconds(),
         require_jti: settings::require_jti(),
         audience: settings::expected_audience(),
         issuer: settings::expected_issuer(),
         max_bytes: settings::max_token_bytes(),
+        databases_claim: settings::databases_claim(),
+        databases_claim_required: current.enforced.contains(db),
     }
 }
 
 /// Verifies `token` for `db` now: the one path every entry point takes.
 pub fn check(token: &str, db: &str) -> Result<Verified, Rejection> {
     let now = statement_time();
-    let (keys, revoked) = cache::current(now);
-    verification::verify(token, db, now, &keys, revoked.as_ref(), &policy())
+    let current = cache::current(now);
+    let policy = policy(&current, db);
+    verification::verify(token, db, now, &current.keys, current.revoked.as_ref(), &policy)
 }
 
 /// Verifies `token` for `db` as of a given moment, asking the revocation tables (not the
 /// in-memory set) whether it had been revoked by then.
 pub fn check_as_of(token: &str, db: &str, at: f64) -> Result<Verified, Rejection> {
-    let (keys, _) = cache::current(statement_time());
-    verification::verify(token, db, at, &keys, &cache::AsOf { at }, &policy())
+    let current = cache::current(statement_time());
+    let policy = policy(&current, db);
+    verification::verify(token, db, at, &current.keys, &cache::AsOf { at }, &policy)
 }
 
-/// Reads a text argument; the SQL declaration is STRICT, so it is never NULL.
-unsafe fn text_arg<'a>(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Result<&'a str, Rejection> {
+/// Reads text argument `n`, called `name` in messages; the SQL declaration is STRICT, so it is
+/// never NULL.
+unsafe fn text_arg<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+    name: &str,
+) -> Result<&'a str, Rejection> {
     // SAFETY: the caller passes the live fcinfo of a function whose argument n is text.
     unsafe {
         let datum = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, n);
         let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
         pgrx::varlena::text_to_rust_str(text)
-            .map_err(|_| Rejection::new(Reason::Malformed, "token is not valid UTF-8"))
+            .map_err(|_| Rejection::new(Reason::Malformed, format!("{name} is not valid UTF-8")))
     }
 }
 
 fn verify_body(fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
     // SAFETY: called by `errors::entry` with the fcinfo of revocation.jwt_verify(text, text).
-    let (token, db) = unsafe { (text_arg(fcinfo, 0)?, text_arg(fcinfo, 1)?) };
+    let (token, db) = unsafe { (text_arg(fcinfo, 0, "token")?, text_arg(fcinfo, 1, "db")?) };
     let verified = check(token, db)?;
     Ok(Some(jsonb_from_json_text(&verified.payload)))
 }
@@ -61,11 +71,17 @@ fn authentic_claims_body(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<Option<pg_sys::Datum>, Rejection> {
     // SAFETY: called by `errors::entry` with the fcinfo of revocation._authentic_claims(text).
-    let token = unsafe { text_arg(fcinfo, 0)? };
+    let token = unsafe { text_arg(fcinfo, 0, "token")? };
     let now = statement_time();
-    let (keys, _) = cache::current(now);
-    let authentic =
-        verification::authenticate(token, now, &keys, &policy(), verification::KeyWindow::Ignored)?;
+    let current = cache::current(now);
+    let policy = policy(&current, "");
+    let authentic = verification::authenticate(
+        token,
+        now,
+        &current.keys,
+        &policy,
+        verification::KeyWindow::Ignored,
+    )?;
     Ok(Some(jsonb_from_json_text(&authentic.payload)))
 }
 
@@ -79,43 +95,17 @@ pub fn jsonb_from_json_text(json: &[u8]) -> pg_sys::Datum {
     }
 }
 
-/// `revocation.jwt_verify(token text, db text) returns jsonb`: the claims of a valid token, or
-/// an ERROR whose SQLSTATE names the reason.
-///
-/// # Safety
-/// Called by PostgreSQL's function manager only.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn revocation_jwt_verify(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: this is the whole body of the function PostgreSQL calls.
-    unsafe { errors::entry(fcinfo, verify_body) }
-}
+// revocation.jwt_verify(token text, db text) returns jsonb: the claims of a valid token, or an
+// ERROR whose SQLSTATE names the reason.
+errors::raising_function!(revocation_jwt_verify, pg_finfo_revocation_jwt_verify, verify_body);
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_revocation_jwt_verify() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-/// `revocation._authentic_claims(token text) returns jsonb`: the claims of a token whose
-/// signature holds with any known key, whatever its expiry; for `jwt_revoke_token`.
-///
-/// # Safety
-/// Called by PostgreSQL's function manager only.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn revocation_authentic_claims(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: this is the whole body of the function PostgreSQL calls.
-    unsafe { errors::entry(fcinfo, authentic_claims_body) }
-}
-
-#[no_mangle]
-pub extern "C" fn pg_finfo_revocation_authentic_claims() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+// revocation._authentic_claims(token text) returns jsonb: the claims of a token whose signature
+// holds with any known key, whatever its expiry; for jwt_revoke_token.
+errors::raising_function!(
+    revocation_authentic_claims,
+    pg_finfo_revocation_authentic_claims,
+    authentic_claims_body
+);
 
 /// `revocation.jwt_check`: the verdict as a row, for a given time; never raises for a bad token.
 #[pg_extern(stable, parallel_restricted, sql = false)]
@@ -178,8 +168,7 @@ fn jwt_check(
 #[pg_extern(stable, strict, sql = false)]
 fn _jti_revoked(jti: &str) -> bool {
     use crate::verification::Revocations;
-    let (_, revoked) = cache::current(statement_time());
-    revoked.jti_revoked(jti)
+    cache::current(statement_time()).revoked.jti_revoked(jti)
 }
 
 pub fn current_database() -> String {
@@ -209,7 +198,7 @@ fn cache_stats() -> TableIterator<
     ),
 > {
     // Bring the cache up to date first, so the numbers describe what a verification now sees.
-    let _ = cache::current(statement_time());
+    cache::current_version(statement_time());
     let s = cache::stats();
     TableIterator::once((
         s.keys as i64,

@@ -27,13 +27,19 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
+/// How long past its token's expiry a revoked entry is held: the largest leeway allowed, so that
+/// raising revocation.leeway can never bring a dropped revocation back.
+const HOLD_PAST_EXPIRY: f64 = settings::MAX_LEEWAY_SECONDS as f64;
+
 /// Raised by the callbacks; cleared just before a reload starts.
 static KEYS_STALE: AtomicBool = AtomicBool::new(true);
 static REVOKED_STALE: AtomicBool = AtomicBool::new(true);
+static POLICIES_STALE: AtomicBool = AtomicBool::new(true);
 /// OIDs of our tables as of the last load (0 before).
 static KEYS_RELID: AtomicU32 = AtomicU32::new(0);
 static TOKENS_RELID: AtomicU32 = AtomicU32::new(0);
 static SUBJECTS_RELID: AtomicU32 = AtomicU32::new(0);
+static POLICIES_RELID: AtomicU32 = AtomicU32::new(0);
 /// Set by our triggers: this transaction wrote one of our tables.
 static WROTE_IN_XACT: AtomicBool = AtomicBool::new(false);
 
@@ -41,6 +47,10 @@ static WROTE_IN_XACT: AtomicBool = AtomicBool::new(false);
 struct State {
     keys: Rc<KeyRing>,
     revoked: Rc<RevokedSet>,
+    /// Databases where tokens must carry the allowlist claim.
+    enforced: Rc<std::collections::HashSet<String>>,
+    /// Moves whenever anything above is reloaded or refreshed: cached verdicts compare it.
+    version: u64,
     key_loads: u64,
     last_key_load_us: u64,
     refreshes: u64,
@@ -73,6 +83,9 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
     {
         REVOKED_STALE.store(true, Ordering::Relaxed);
     }
+    if all || relid == POLICIES_RELID.load(Ordering::Relaxed) {
+        POLICIES_STALE.store(true, Ordering::Relaxed);
+    }
 }
 
 #[pg_guard]
@@ -83,6 +96,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
                 // Our own refreshes never see our own uncommitted rows; now they count.
                 KEYS_STALE.store(true, Ordering::Relaxed);
                 REVOKED_STALE.store(true, Ordering::Relaxed);
+                POLICIES_STALE.store(true, Ordering::Relaxed);
             }
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT
@@ -100,9 +114,30 @@ pub fn note_own_write() {
     WROTE_IN_XACT.store(true, Ordering::Relaxed);
 }
 
-/// The keys and revocations to judge a token with, current as of every transaction committed
-/// before this call.
-pub fn current(now: f64) -> (Rc<KeyRing>, Rc<RevokedSet>) {
+/// What a token is judged with, current as of every transaction committed before this call.
+pub struct Current {
+    pub keys: Rc<KeyRing>,
+    pub revoked: Rc<RevokedSet>,
+    pub enforced: Rc<std::collections::HashSet<String>>,
+}
+
+/// The keys, revocations and database policies to judge a token with, current as of every
+/// transaction committed before this call.
+pub fn current(now: f64) -> Current {
+    refresh(now);
+    STATE.with(|s| {
+        let s = s.borrow();
+        Current { keys: s.keys.clone(), revoked: s.revoked.clone(), enforced: s.enforced.clone() }
+    })
+}
+
+/// Brings the cache up to date and returns its version, which moves with every reload.
+pub fn current_version(now: f64) -> u64 {
+    refresh(now);
+    STATE.with(|s| s.borrow().version)
+}
+
+fn refresh(now: f64) {
     // SAFETY: a plain call into PostgreSQL's invalidation machinery from a backend.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     if KEYS_STALE.swap(false, Ordering::Relaxed) {
@@ -115,13 +150,39 @@ pub fn current(now: f64) -> (Rc<KeyRing>, Rc<RevokedSet>) {
         refresh_revocations(now);
         std::mem::forget(guard);
     }
+    if POLICIES_STALE.swap(false, Ordering::Relaxed) {
+        let guard = StaleOnUnwind(&POLICIES_STALE);
+        reload_policies();
+        std::mem::forget(guard);
+    }
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         if s.revoked.needs_prune(now) {
-            Rc::make_mut(&mut s.revoked).prune(now, settings::leeway_seconds());
+            Rc::make_mut(&mut s.revoked).prune(now, HOLD_PAST_EXPIRY);
         }
-        (s.keys.clone(), s.revoked.clone())
-    })
+    });
+}
+
+fn reload_policies() {
+    let rel = relid(c"database_policies");
+    POLICIES_RELID.store(rel.to_u32(), Ordering::Relaxed);
+    let mut enforced = std::collections::HashSet::new();
+    read_latest(rel, true, |session| {
+        session.query(
+            c"SELECT db FROM revocation.database_policies WHERE require_claim",
+            &[],
+            |row| {
+                if let Some(db) = row.get::<String>(1) {
+                    enforced.insert(db);
+                }
+            },
+        )
+    });
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.enforced = Rc::new(enforced);
+        s.version += 1;
+    });
 }
 
 /// Puts a stale flag back if a reload fails half way, so the next call tries again.
@@ -227,6 +288,7 @@ fn reload_keys() {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         s.keys = Rc::new(KeyRing::new(keys));
+        s.version += 1;
         s.key_loads += 1;
         s.last_key_load_us = started.elapsed().as_micros() as u64;
     });
@@ -237,7 +299,7 @@ fn refresh_revocations(now: f64) {
     let tokens = relid(c"invalidated_tokens");
     TOKENS_RELID.store(tokens.to_u32(), Ordering::Relaxed);
     SUBJECTS_RELID.store(relid(c"invalidated_subjects").to_u32(), Ordering::Relaxed);
-    let leeway = settings::leeway_seconds();
+    let leeway = HOLD_PAST_EXPIRY;
 
     let (loaded, seen_generation, seen_epoch) = STATE.with(|s| {
         let s = s.borrow();
@@ -315,6 +377,7 @@ fn refresh_revocations(now: f64) {
     let elapsed = started.elapsed().as_micros() as u64;
     STATE.with(|s| {
         let mut s = s.borrow_mut();
+        s.version += 1;
         s.refreshes += 1;
         s.full_loads += full as u64;
         s.last_refresh_us = elapsed;

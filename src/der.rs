@@ -172,6 +172,10 @@ pub fn public_key_from_spki(der: &[u8]) -> Result<PublicKey, String> {
 }
 
 /// Reads a PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+pub fn public_key_from_pkcs1(der: &[u8]) -> Result<PublicKey, String> {
+    rsa_public_key(der)
+}
+
 fn rsa_public_key(der: &[u8]) -> Result<PublicKey, String> {
     let mut outer = Reader::new(der);
     let mut seq = Reader::new(outer.expect(TAG_SEQUENCE)?);
@@ -190,6 +194,77 @@ fn positive_integer(bytes: &[u8]) -> Result<Vec<u8>, String> {
         [0, rest @ ..] => Ok(rest.to_vec()),
         _ => Ok(bytes.to_vec()),
     }
+}
+
+impl PublicKey {
+    /// The SubjectPublicKeyInfo of this key, DER-encoded: what `public_key_from_spki` reads.
+    pub fn to_spki(&self) -> Vec<u8> {
+        let (algorithm, key) = match self {
+            PublicKey::Rsa { n, e } => {
+                let body = [integer(n), integer(e)].concat();
+                (
+                    [element(TAG_OID, OID_RSA_ENCRYPTION), element(TAG_NULL, &[])].concat(),
+                    element(TAG_SEQUENCE, &body),
+                )
+            }
+            PublicKey::Ec { curve, point } => {
+                let curve_oid = match curve {
+                    Curve::P256 => OID_P256,
+                    Curve::P384 => OID_P384,
+                    Curve::P521 | Curve::Other => OID_P521,
+                };
+                (
+                    [element(TAG_OID, OID_EC_PUBLIC_KEY), element(TAG_OID, curve_oid)].concat(),
+                    point.clone(),
+                )
+            }
+            PublicKey::Ed25519 { x } => (element(TAG_OID, OID_ED25519), x.clone()),
+        };
+        let bits = [&[0u8][..], &key].concat();
+        element(
+            TAG_SEQUENCE,
+            &[element(TAG_SEQUENCE, &algorithm), element(TAG_BIT_STRING, &bits)].concat(),
+        )
+    }
+
+    /// The same key as PEM text.
+    pub fn to_pem(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.to_spki());
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
+    }
+}
+
+/// A DER element: tag, minimal length, contents.
+fn element(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> =
+            len.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// A non-negative INTEGER from big-endian magnitude bytes.
+fn integer(magnitude: &[u8]) -> Vec<u8> {
+    let trimmed: Vec<u8> = magnitude.iter().copied().skip_while(|b| *b == 0).collect();
+    let mut body = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+        body.push(0);
+    }
+    body.extend(trimmed);
+    element(TAG_INTEGER, &body)
 }
 
 /// A cursor over DER bytes.
@@ -274,6 +349,19 @@ mod tests {
     fn rsa_bits_counts_from_the_top_bit() {
         let key = PublicKey::Rsa { n: vec![0x01, 0, 0], e: vec![1, 0, 1] };
         assert_eq!(key.rsa_bits(), Some(17));
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let keys = [
+            PublicKey::Rsa { n: vec![0x80; 256], e: vec![1, 0, 1] },
+            PublicKey::Ec { curve: Curve::P256, point: [vec![4], vec![7; 64]].concat() },
+            PublicKey::Ed25519 { x: vec![9; 32] },
+        ];
+        for key in keys {
+            assert_eq!(public_key_from_spki(&key.to_spki()).unwrap(), key);
+            assert_eq!(public_key_from_pem(&key.to_pem()).unwrap(), key);
+        }
     }
 
     #[test]

@@ -33,10 +33,11 @@ pub enum Reason {
     DatabaseNotAllowed,
     Revoked,
     JtiRequired,
+    DatabaseClaimRequired,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Malformed,
         Reason::TooLarge,
         Reason::AlgorithmNotAllowed,
@@ -51,6 +52,7 @@ impl Reason {
         Reason::DatabaseNotAllowed,
         Reason::Revoked,
         Reason::JtiRequired,
+        Reason::DatabaseClaimRequired,
     ];
 
     /// The name `jwt_check` reports and the README documents.
@@ -70,6 +72,7 @@ impl Reason {
             Reason::DatabaseNotAllowed => "database_not_allowed",
             Reason::Revoked => "revoked",
             Reason::JtiRequired => "jti_required",
+            Reason::DatabaseClaimRequired => "database_claim_required",
         }
     }
 
@@ -89,6 +92,7 @@ impl Reason {
             Reason::DatabaseNotAllowed => "28J12",
             Reason::Revoked => "28J13",
             Reason::JtiRequired => "28J14",
+            Reason::DatabaseClaimRequired => "28J15",
         }
     }
 }
@@ -99,11 +103,13 @@ pub struct Rejection {
     pub reason: Reason,
     pub message: String,
     pub detail: Option<String>,
+    /// Raised with this SQLSTATE instead of the reason's own (for gateways that map codes).
+    pub sqlstate: Option<&'static str>,
 }
 
 impl Rejection {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Rejection { reason, message: message.into(), detail: None }
+        Rejection { reason, message: message.into(), detail: None, sqlstate: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -195,7 +201,7 @@ pub unsafe fn entry(
             Err(rejection) => Outcome {
                 datum: pg_sys::Datum::from(0usize),
                 is_null: true,
-                code: make_sqlstate(rejection.reason.sqlstate()),
+                code: make_sqlstate(rejection.sqlstate.unwrap_or(rejection.reason.sqlstate())),
                 message: palloc_cstring(&rejection.message),
                 detail: rejection.detail.as_deref().map_or(std::ptr::null_mut(), palloc_cstring),
             },
@@ -221,6 +227,30 @@ pub unsafe fn entry(
         unreachable!("errstart at ERROR level always reports")
     }
 }
+
+/// Defines the C symbol of a SQL function whose body may refuse a token, and its info
+/// function: `raising_function!(symbol, pg_finfo_symbol, body)`.
+macro_rules! raising_function {
+    ($symbol:ident, $finfo:ident, $body:path) => {
+        /// # Safety
+        /// Called by PostgreSQL's function manager only.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $symbol(
+            fcinfo: pgrx::pg_sys::FunctionCallInfo,
+        ) -> pgrx::pg_sys::Datum {
+            // SAFETY: this is the whole body of the function PostgreSQL calls.
+            unsafe { $crate::errors::entry(fcinfo, $body) }
+        }
+
+        #[no_mangle]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record =
+                pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+pub(crate) use raising_function;
 
 #[cfg(test)]
 mod tests {

@@ -46,7 +46,12 @@ fn new_jti() -> String {
 
 /// `revocation.jwt_sign(claims jsonb, kid text, lifetime interval) returns text`
 #[pg_extern(volatile, sql = false)]
-fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>) -> String {
+fn jwt_sign(
+    claims: Option<JsonB>,
+    kid: Option<&str>,
+    lifetime: Option<Interval>,
+    dbs: Option<Vec<Option<String>>>,
+) -> String {
     let Some(Value::Object(mut claims)) = claims.map(|c| c.0) else {
         invalid("claims must be a JSON object".into());
     };
@@ -62,6 +67,14 @@ fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>
             micros as f64 / 1_000_000.0
         }
     };
+    if let Some(dbs) = dbs {
+        // Scoped at issuance: the token may reach these databases only.
+        let names: Vec<String> = dbs.into_iter().flatten().filter(|d| !d.is_empty()).collect();
+        if names.is_empty() {
+            invalid("dbs must list at least one database".into());
+        }
+        claims.insert(crate::settings::databases_claim().into(), Value::from(names));
+    }
     claims.entry("jti").or_insert_with(|| Value::from(new_jti()));
     claims.entry("iat").or_insert_with(|| Value::from(now.floor() as i64));
     if !claims.contains_key("exp") {
@@ -99,21 +112,21 @@ fn jwt_sign(claims: Option<JsonB>, kid: Option<&str>, lifetime: Option<Interval>
     format!("{signing_input}.{signature}")
 }
 
-/// The caller's own time claims must be ones `jwt_verify` would accept.
+/// What we sign must be something `jwt_verify` could accept: the same claim rules.
 fn check_claims(claims: &Map<String, Value>) {
-    for name in ["exp", "nbf", "iat"] {
-        if let Some(value) = claims.get(name) {
-            let ok = value
-                .as_f64()
-                .is_some_and(|v| (0.0..=crate::verification::MAX_TIME_CLAIM).contains(&v));
-            if !ok {
-                invalid(format!("claim {name} must be a number of seconds since 1970"));
-            }
-        }
-    }
-    if let Some(jti) = claims.get("jti") {
-        if !jti.is_string() {
-            invalid("claim jti must be a string".into());
+    let policy = crate::verification::Policy {
+        leeway: 0.0,
+        require_jti: false,
+        audience: None,
+        issuer: None,
+        max_bytes: usize::MAX,
+        databases_claim: crate::settings::databases_claim(),
+        databases_claim_required: false,
+    };
+    if let Err(rejection) = crate::verification::check_claim_types(claims, &policy) {
+        match rejection.detail {
+            Some(detail) => invalid(format!("{}: {detail}", rejection.message)),
+            None => invalid(rejection.message),
         }
     }
 }
@@ -147,20 +160,55 @@ fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
         let Some(key) = all.into_iter().find(|c| c.kid == kid) else {
             no_key(format!("unknown signing key {}", crate::errors::quoted(kid)));
         };
-        if !in_use(&key) {
+        // A key with a retirement time, even a future one, has been superseded: it only verifies.
+        if !in_use(&key) || key.retired_at.is_some() {
             no_key(format!(
-                "signing key {} is not in use now; retired keys only verify",
+                "signing key {} is retired or not yet in use; such a key only verifies",
                 crate::errors::quoted(kid)
             ));
         }
         return key;
     }
     all.into_iter()
-        .filter(|c| in_use(c) && (c.secret.is_some() || c.private_key.is_some()))
+        .filter(|c| {
+            in_use(c) && c.retired_at.is_none() && (c.secret.is_some() || c.private_key.is_some())
+        })
         .max_by(|a, b| {
             (a.usable_from, a.created_at, &a.kid)
                 .partial_cmp(&(b.usable_from, b.created_at, &b.kid))
                 .unwrap_or(std::cmp::Ordering::Equal)
         })
-        .unwrap_or_else(|| no_key("no signing key with a secret or private key is in use".into()))
+        .unwrap_or_else(|| {
+            no_key("no signing key with a secret or private key is in use and unretired".into())
+        })
+}
+
+/// `revocation.jwt_validate_keys()`: every row of the key table that breaks a rule, and why.
+#[pg_extern(volatile, sql = false)]
+fn jwt_validate_keys() -> TableIterator<'static, (name!(kid, String), name!(problem, String))> {
+    let rel = cache::relid(c"signing_keys");
+    let mut problems = Vec::new();
+    read_latest(rel, true, |session| {
+        session.query(
+            c"SELECT kid, alg, secret, public_key, private_key FROM revocation.signing_keys",
+            &[],
+            |row| {
+                let kid: String = row.get(1).unwrap_or_default();
+                let alg: String = row.get(2).unwrap_or_default();
+                let secret: Option<Vec<u8>> = row.get(3);
+                let public_key: Option<String> = row.get(4);
+                let private_key: Option<String> = row.get(5);
+                let raw = RawKey {
+                    secret: secret.as_deref(),
+                    public_key: public_key.as_deref(),
+                    private_key: private_key.as_deref(),
+                };
+                if let Err(why) = Material::parse(&alg, raw) {
+                    problems.push((kid, why));
+                }
+            },
+        )
+    });
+    problems.sort();
+    TableIterator::new(problems)
 }

@@ -141,10 +141,10 @@ impl Material {
                 secret.len()
             ));
         }
-        // A PEM key used as an HMAC secret is how algorithm confusion attacks start.
-        if secret.trim_ascii_start().starts_with(b"-----BEGIN") {
+        // A public key used as an HMAC secret is how algorithm confusion attacks start.
+        if let Some(form) = public_key_form(secret) {
             return Err(format!(
-                "the {} secret looks like a PEM key; a public key is not a shared secret",
+                "the {} secret looks like {form}; a public key is not a shared secret",
                 alg_name(alg)
             ));
         }
@@ -153,6 +153,34 @@ impl Material {
         let signer = EncodingKey::from_secret(secret).map_err(|e| e.to_string())?;
         Ok(Material { alg, verifier, signer: Some(signer), public: None })
     }
+}
+
+/// Whether `secret` holds a key in a form someone might paste as an HMAC secret: PEM text
+/// anywhere in it, DER (SubjectPublicKeyInfo or PKCS#1), the base64 of DER, or a JWK.
+fn public_key_form(secret: &[u8]) -> Option<&'static str> {
+    use base64::Engine;
+    if secret.windows(10).any(|w| w == b"-----BEGIN") {
+        return Some("a PEM key");
+    }
+    let is_der = |bytes: &[u8]| {
+        der::public_key_from_spki(bytes).is_ok() || der::public_key_from_pkcs1(bytes).is_ok()
+    };
+    if is_der(secret) {
+        return Some("a DER public key");
+    }
+    let text: Vec<u8> = secret.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    if engines.iter().any(|e| e.decode(&text).is_ok_and(|bytes| is_der(&bytes))) {
+        return Some("a base64 public key");
+    }
+    let jwk = serde_json::from_slice::<serde_json::Value>(secret.trim_ascii());
+    if jwk.is_ok_and(|v| v.get("kty").is_some()) {
+        return Some("a JWK");
+    }
+    None
 }
 
 fn check_family(alg: Algorithm, public: &PublicKey) -> Result<(), String> {
@@ -306,6 +334,22 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err, "the HS256 secret looks like a PEM key; a public key is not a shared secret");
+        let mut ed = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        ed.extend([7u8; 32]);
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ed);
+        let jwk = br#" {"kty":"OKP","crv":"Ed25519","x":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}"#;
+        let bom_pem = [&b"\xef\xbb\xbfkey:\n"[..], &pem[..]].concat();
+        for (secret, form) in [
+            (&ed[..], "a DER public key"),
+            (b64.as_bytes(), "a base64 public key"),
+            (&jwk[..], "a JWK"),
+            (&bom_pem[..], "a PEM key"),
+        ] {
+            let err = Material::parse("HS256", RawKey { secret: Some(secret), ..Default::default() })
+                .err()
+                .unwrap();
+            assert_eq!(err, format!("the HS256 secret looks like {form}; a public key is not a shared secret"));
+        }
     }
 
     #[test]

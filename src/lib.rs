@@ -3,10 +3,12 @@
 //! This file wires the modules together; each concept has its own:
 //! - [`verification`]: the verdict on one token, as plain Rust.
 //! - [`keys`] and [`der`]: the rules a signing key must meet, and its in-memory form.
+//! - [`jwks`]: JSON Web Key Sets in and out.
 //! - [`revocation`]: the in-memory set of revoked `jti`s and subjects.
 //! - [`cache`]: the per-backend copies of our tables and their invalidation.
 //! - [`errors`]: rejection reasons, their SQLSTATEs, and how they are raised.
 //! - [`settings`]: every `revocation.*` setting.
+//! - [`session`]: the request's token, for RLS policies and a REST gateway.
 //! - [`api`], [`issuance`], [`triggers`]: what SQL calls.
 
 use pgrx::prelude::*;
@@ -16,8 +18,10 @@ pub mod cache;
 pub mod der;
 pub mod errors;
 pub mod issuance;
+pub mod jwks;
 pub mod keys;
 pub mod revocation;
+pub mod session;
 pub mod settings;
 pub mod triggers;
 pub mod verification;

@@ -232,7 +232,7 @@ mod tests {
         Spi::run("SELECT revocation.jwt_sign('{}', 'pub')").unwrap();
     }
 
-    #[pg_test(error = "signing key \"gone\" is not in use now; retired keys only verify")]
+    #[pg_test(error = "signing key \"gone\" is retired or not yet in use; such a key only verifies")]
     fn sign_refuses_a_retired_key() {
         Spi::run(
             "SELECT revocation.jwt_add_key('gone', 'HS256', secret => decode(repeat('11', 32), 'hex'), \
@@ -242,10 +242,17 @@ mod tests {
         Spi::run("SELECT revocation.jwt_sign('{}', 'gone')").unwrap();
     }
 
-    #[pg_test(error = "claim exp must be a number of seconds since 1970")]
-    fn sign_refuses_a_bad_exp() {
+    #[pg_test]
+    fn sign_refuses_claims_verify_would_refuse() {
         add_hs256("k");
-        Spi::run("SELECT revocation.jwt_sign('{\"exp\":\"soon\"}')").unwrap();
+        for (claims, expected) in [
+            (r#"{"exp":"soon"}"#, "22023: invalid exp claim: The exp claim must be a JSON number of seconds since 1970."),
+            (r#"{"sub":{"id":1}}"#, "22023: invalid sub claim: The sub claim must be a string."),
+            (r#"{"dbs":[]}"#, "22023: invalid dbs claim: The dbs claim must be a non-empty array of database names."),
+            (r#"{"aud":5}"#, "22023: invalid aud claim: The aud claim must be a string or an array of strings."),
+        ] {
+            assert_eq!(outcome("SELECT revocation.jwt_sign($1::jsonb)", &[claims]), expected, "{claims}");
+        }
     }
 
     // ---- each rejection reason: name, SQLSTATE and message ----
@@ -294,6 +301,11 @@ mod tests {
             ("exp huge", hs256(ok_header, r#"{"exp":1e300}"#), "invalid_claim", "28J07: invalid exp claim"),
             ("nbf null", hs256(ok_header, &claims(r#""nbf":null"#)), "invalid_claim", "28J07: invalid nbf claim"),
             ("jti number", hs256(ok_header, &format!(r#"{{"exp":{},"jti":5}}"#, n + 600)), "invalid_claim", "28J07: invalid jti claim"),
+            ("jti too long", hs256(ok_header, &format!(r#"{{"exp":{},"jti":"{}"}}"#, n + 600, "j".repeat(257))), "invalid_claim", "28J07: invalid jti claim"),
+            ("sub number", hs256(ok_header, &claims(r#""sub":42"#).replace(r#""sub":"alice","#, "")), "invalid_claim", "28J07: invalid sub claim"),
+            ("aud number", hs256(ok_header, &claims(r#""aud":7"#)), "invalid_claim", "28J07: invalid aud claim"),
+            ("iss object", hs256(ok_header, &claims(r#""iss":{}"#)), "invalid_claim", "28J07: invalid iss claim"),
+            ("nul in payload", hs256(ok_header, &claims(r#""name":"a\u0000b""#)), "malformed", "28J01: token payload contains a NUL character, which PostgreSQL cannot store"),
             ("expired", hs256(ok_header, &format!(r#"{{"exp":{}}}"#, n - 31)), "expired", "28J08: token has expired"),
             ("nbf future", hs256(ok_header, &claims(&format!(r#""nbf":{}"#, n + 120))), "not_yet_valid", "28J09: token is not yet valid"),
             ("iat future", hs256(ok_header, &claims(&format!(r#""iat":{}"#, n + 120))), "not_yet_valid", "28J09: token was issued in the future"),
@@ -473,6 +485,19 @@ mod tests {
         Spi::run_with_args("SELECT revocation.jwt_revoke_token($1)", &[t.into()]).unwrap();
     }
 
+    #[pg_test]
+    fn database_claim_required_where_enforced() {
+        add_hs256("k");
+        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &claims(""));
+        assert_eq!(verdict(&t), (true, None));
+        Spi::run("SELECT revocation.require_database_claim()").unwrap();
+        assert_eq!(raised(&t), "28J15: token has no dbs claim");
+        let scoped = hs256(r#"{"alg":"HS256","kid":"k"}"#, &claims(r#""dbs":["pgrx_tests"]"#));
+        assert_eq!(verdict(&scoped), (true, None));
+        Spi::run("SELECT revocation.require_database_claim(required => false)").unwrap();
+        assert_eq!(verdict(&t), (true, None));
+    }
+
     // ---- key rules ----
 
     #[pg_test]
@@ -527,6 +552,21 @@ mod tests {
             "22023: signing key \"mismatch\" is refused: the private key does not belong to the public key"
         );
         assert_eq!(key_count(), 0);
+    }
+
+    #[pg_test]
+    fn constraint_errors_never_show_the_secret() {
+        let cases = [
+            ("SELECT revocation.jwt_add_key(repeat('k', 300), 'HS256', secret => decode(repeat('ab', 32), 'hex'))",
+             "23514: a kid must have between 1 and 256 bytes"),
+            ("SELECT revocation.jwt_add_key('', 'HS256', secret => decode(repeat('ab', 32), 'hex'))",
+             "23514: a kid must have between 1 and 256 bytes"),
+            ("SELECT revocation.jwt_add_key('k2', 'HS256', secret => decode(repeat('ab', 32), 'hex'), usable_from => NULL)",
+             "23502: signing key \"k2\": usable_from must not be null"),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(outcome(sql, &[]), expected);
+        }
     }
 
     #[pg_test]

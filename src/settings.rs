@@ -14,6 +14,10 @@ static ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(
 static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
 static TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static REQUIRE_JTI: GucSetting<bool> = GucSetting::<bool>::new(true);
+static DATABASES_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"dbs"));
+static TOKEN_SETTING: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"request.token"));
 
 /// The largest leeway we allow: clocks that disagree by more than this are a fault to fix.
 pub const MAX_LEEWAY_SECONDS: i32 = 300;
@@ -63,6 +67,22 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"revocation.databases_claim",
+        c"Name of the claim that lists the databases a token may reach.",
+        c"",
+        &DATABASES_CLAIM,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"revocation.token_setting",
+        c"Session setting from which revocation.claims() reads the raw token.",
+        c"The client sets it, for example with set_config('request.token', token, true).",
+        &TOKEN_SETTING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"revocation.token_lifetime",
         c"Lifetime, in seconds, that jwt_sign gives a token without an exp claim.",
@@ -104,6 +124,24 @@ fn borrowed(setting: &'static GucSetting<Option<CString>>) -> Option<&'static [u
     }
     let value = unsafe { CStr::from_ptr(raw) }.to_bytes();
     (!value.is_empty()).then_some(value)
+}
+
+/// The allowlist claim's name; "dbs" unless configured (an empty value also means "dbs").
+pub fn databases_claim() -> &'static str {
+    borrowed(&DATABASES_CLAIM)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("dbs")
+}
+
+/// The name of the session setting that carries the request's token.
+pub fn token_setting() -> &'static CStr {
+    // SAFETY: see `borrowed`.
+    let raw = unsafe { *TOKEN_SETTING.as_ptr() };
+    if raw.is_null() {
+        c"request.token"
+    } else {
+        unsafe { CStr::from_ptr(raw) }
+    }
 }
 
 pub fn expected_audience() -> Option<&'static [u8]> {

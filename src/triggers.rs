@@ -17,7 +17,33 @@ fn _check_signing_key<'a>(
     let column = |name: &str| -> Option<String> {
         new.get_by_name(name).unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
     };
+    // The table's own constraints would report a failure with the whole row, secret included;
+    // check what they check first, with messages that name only the kid.
     let kid = column("kid").unwrap_or_default();
+    if kid.is_empty() || kid.len() > 256 {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            "a kid must have between 1 and 256 bytes"
+        );
+    }
+    let time = |name: &str| -> Option<pgrx::datum::TimestampWithTimeZone> {
+        new.get_by_name(name).unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
+    };
+    let present = [
+        ("alg", column("alg").is_some()),
+        ("usable_from", time("usable_from").is_some()),
+        ("created_at", time("created_at").is_some()),
+    ];
+    for (required, present) in present {
+        if !present {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION,
+                format!("signing key {}: {required} must not be null", quoted(&kid))
+            );
+        }
+    }
     let alg = column("alg").unwrap_or_default();
     let public_key = column("public_key");
     let private_key = column("private_key");
@@ -82,6 +108,16 @@ fn _stamp_revocation<'a>(
         } else {
             None
         };
+        // An expiry may be learned or extended, never shortened: a shorter one would let the
+        // entry be dropped from memory while tokens with this jti are still alive.
+        let expiry = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
+            row.get_by_name("expires_at").unwrap_or_else(|e| fail(&e))
+        };
+        let changed = changed.or(match (expiry(&old), expiry(&new)) {
+            (None, Some(_)) => Some("expires_at"),
+            (Some(before), Some(after)) if after < before => Some("expires_at"),
+            _ => None,
+        });
         if let Some(column) = changed {
             ereport!(
                 ERROR,
@@ -91,6 +127,18 @@ fn _stamp_revocation<'a>(
             );
         }
     } else if updating {
+        let old = trigger.old().unwrap_or_else(|| fail(&"no old row")).into_owned();
+        let cutoff = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
+            row.get_by_name("issued_before").unwrap_or_else(|e| fail(&e))
+        };
+        if cutoff(&new) < cutoff(&old) {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
+                "the cut-off of a revoked subject only moves forward",
+                "To lift a subject's revocation, delete its row."
+            );
+        }
         new.set_by_name("invalidated_at", pgrx::datum::clock_timestamp())
             .unwrap_or_else(|e| fail(&e));
         new.set_by_name("revoked_by", role).unwrap_or_else(|e| fail(&e));

@@ -21,6 +21,10 @@ pub struct Policy<'a> {
     pub audience: Option<&'a [u8]>,
     pub issuer: Option<&'a [u8]>,
     pub max_bytes: usize,
+    /// The claim that lists the databases a token may reach.
+    pub databases_claim: &'a str,
+    /// Enforcement is on for the database being checked: a token must carry that claim.
+    pub databases_claim_required: bool,
 }
 
 /// A token that passed every check.
@@ -213,11 +217,8 @@ fn check_claims(
     revocations: &dyn Revocations,
     policy: &Policy<'_>,
 ) -> Result<Checked, Rejection> {
-    let jti = match claims.get("jti") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid_claim("jti", "must be a string")),
-    };
+    check_claim_types(claims, policy)?;
+    let jti = claims.get("jti").and_then(Value::as_str).map(str::to_string);
     let exp = time_claim(&claims, "exp")?.ok_or_else(|| {
         Rejection::new(Reason::InvalidClaim, "token has no exp claim")
             .detail("Every token must say when it expires.")
@@ -246,14 +247,13 @@ fn check_claims(
     if let Some(expected) = policy.issuer {
         match claims.get("iss") {
             Some(Value::String(iss)) if iss.as_bytes() == expected => {}
-            Some(Value::String(_)) => {
+            Some(_) => {
                 return Err(Rejection::new(Reason::IssuerMismatch, "token issuer does not match")
                     .detail(format!(
                         "{who}revocation.issuer expects {}.",
                         quoted(&String::from_utf8_lossy(expected))
                     )));
             }
-            Some(_) => return Err(invalid_claim("iss", "must be a string")),
             None => {
                 return Err(Rejection::new(Reason::IssuerMismatch, "token has no iss claim")
                     .detail("revocation.issuer is set, so every token must name its issuer."));
@@ -261,20 +261,13 @@ fn check_claims(
         }
     }
     if let Some(expected) = policy.audience {
+        // The shape was checked by check_claim_types.
         let listed = match claims.get("aud") {
             Some(Value::String(aud)) => aud.as_bytes() == expected,
             Some(Value::Array(items)) => {
-                let mut listed = false;
-                for item in items {
-                    match item {
-                        Value::String(aud) => listed |= aud.as_bytes() == expected,
-                        _ => return Err(invalid_claim("aud", "must be a string or an array of strings")),
-                    }
-                }
-                listed
+                items.iter().any(|item| item.as_str().is_some_and(|a| a.as_bytes() == expected))
             }
-            Some(_) => return Err(invalid_claim("aud", "must be a string or an array of strings")),
-            None => {
+            _ => {
                 return Err(Rejection::new(Reason::AudienceMismatch, "token has no aud claim")
                     .detail("revocation.audience is set, so every token must name its audience."));
             }
@@ -290,7 +283,7 @@ fn check_claims(
             )));
         }
     }
-    check_databases(claims, db, who)?;
+    check_databases(claims, db, who, policy)?;
 
     match jti.as_deref() {
         None if policy.require_jti => {
@@ -319,27 +312,30 @@ fn check_claims(
     Ok(Checked { jti, exp })
 }
 
-/// The claim that lists the databases a token may reach.
-pub const DATABASES_CLAIM: &str = "dbs";
-
-fn check_databases(claims: &Map<String, Value>, db: &str, who: &str) -> Result<(), Rejection> {
-    let Some(value) = claims.get(DATABASES_CLAIM) else {
+fn check_databases(
+    claims: &Map<String, Value>,
+    db: &str,
+    who: &str,
+    policy: &Policy<'_>,
+) -> Result<(), Rejection> {
+    let name = policy.databases_claim;
+    let Some(value) = claims.get(name) else {
+        if policy.databases_claim_required {
+            return Err(Rejection::new(
+                Reason::DatabaseClaimRequired,
+                format!("token has no {name} claim"),
+            )
+            .detail(format!(
+                "{who}Database {} requires every token to list the databases it may reach.",
+                quoted(db)
+            )));
+        }
         return Ok(());
     };
-    let shape = || invalid_claim(DATABASES_CLAIM, "must be a non-empty array of database names");
-    let Value::Array(items) = value else {
-        return Err(shape());
-    };
-    if items.is_empty() {
-        return Err(shape());
-    }
-    let mut listed = false;
-    for item in items {
-        match item {
-            Value::String(name) => listed |= name == db,
-            _ => return Err(shape()),
-        }
-    }
+    // The shape was checked by check_claim_types.
+    let listed = value
+        .as_array()
+        .is_some_and(|items| items.iter().any(|item| item.as_str() == Some(db)));
     if listed {
         Ok(())
     } else {
@@ -347,13 +343,74 @@ fn check_databases(claims: &Map<String, Value>, db: &str, who: &str) -> Result<(
             Reason::DatabaseNotAllowed,
             format!("token is not valid for database {}", quoted(db)),
         )
-        .detail(format!("{who}Its {DATABASES_CLAIM} claim does not list this database.")))
+        .detail(format!("{who}Its {name} claim does not list this database.")))
     }
 }
 
 fn invalid_claim(name: &str, rule: &str) -> Rejection {
     Rejection::new(Reason::InvalidClaim, format!("invalid {name} claim"))
         .detail(format!("The {name} claim {rule}."))
+}
+
+/// Longest `jti` and `sub` we accept: what the revocation tables can hold, so that every token
+/// that verifies can also be revoked.
+pub const MAX_JTI_BYTES: usize = 256;
+pub const MAX_SUB_BYTES: usize = 1024;
+
+/// The types of the registered claims, and the allowlist claim's shape: the rules `jwt_sign`
+/// applies to what it signs, and `jwt_verify` to what it accepts.
+pub fn check_claim_types(claims: &Map<String, Value>, policy: &Policy<'_>) -> Result<(), Rejection> {
+    match claims.get("jti") {
+        None => {}
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_JTI_BYTES => {}
+        Some(Value::String(_)) => {
+            return Err(invalid_claim("jti", "must have between 1 and 256 bytes"));
+        }
+        Some(_) => return Err(invalid_claim("jti", "must be a string")),
+    }
+    match claims.get("sub") {
+        // RFC 7519: a StringOrURI. A number would slip past jwt_revoke_subject.
+        None => {}
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUB_BYTES => {}
+        Some(Value::String(_)) => {
+            return Err(invalid_claim("sub", "must have between 1 and 1024 bytes"));
+        }
+        Some(_) => return Err(invalid_claim("sub", "must be a string")),
+    }
+    if !matches!(claims.get("iss"), None | Some(Value::String(_))) {
+        return Err(invalid_claim("iss", "must be a string"));
+    }
+    match claims.get("aud") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+        Some(_) => return Err(invalid_claim("aud", "must be a string or an array of strings")),
+    }
+    for name in ["exp", "nbf", "iat"] {
+        time_claim(claims, name)?;
+    }
+    if let Some(value) = claims.get(policy.databases_claim) {
+        let ok = matches!(value, Value::Array(items)
+            if !items.is_empty() && items.iter().all(Value::is_string));
+        if !ok {
+            return Err(invalid_claim(
+                policy.databases_claim,
+                "must be a non-empty array of database names",
+            ));
+        }
+    }
+    if claims.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)) {
+        return Err(malformed("token payload contains a NUL character, which PostgreSQL cannot store"));
+    }
+    Ok(())
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
 }
 
 /// Reads a NumericDate claim (RFC 7519 section 2). Absent is `None`; any other type, or a value

@@ -74,7 +74,7 @@ def test_a_value_set_before_the_library_loads_is_dropped(db, user, name, value):
 def test_granted_signer_signs_without_reading_keys(db, user):
     db.sql("SELECT revocation.jwt_add_key('r', 'RS256', public_key => %s, private_key => %s)",
            (key_text("rsa2048.pub"), key_text("rsa2048.key")))
-    db.sql(f"GRANT EXECUTE ON FUNCTION revocation.jwt_sign(jsonb, text, interval) TO {user}")
+    db.sql(f"GRANT EXECUTE ON FUNCTION revocation.jwt_sign(jsonb, text, interval, text[]) TO {user}")
     token = as_user(db, user, """SELECT revocation.jwt_sign('{"sub":"svc"}')""")[0][0]
     assert db.one("SELECT revocation.jwt_verify(%s)->>'sub'", (token,)) == "svc"
     with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -257,7 +257,7 @@ def test_revokers_need_a_grant(hs):
             GRANT EXECUTE ON FUNCTION revocation.jwt_revoke(text, text, timestamptz),
                                       revocation.jwt_revoke_token(text, text),
                                       revocation._authentic_claims(text) TO {role};
-            GRANT SELECT, INSERT (jti, reason, expires_at)
+            GRANT SELECT, INSERT (jti, reason, expires_at), UPDATE (expires_at)
                 ON revocation.invalidated_tokens TO {role}""")
         with hs.connect(user=role) as conn:
             conn.execute("SELECT revocation.jwt_revoke('by-role')")
@@ -270,3 +270,66 @@ def test_revokers_need_a_grant(hs):
     finally:
         hs.sql(f"DROP OWNED BY {role}")
         hs.sql(f"DROP ROLE {role}")
+
+
+def test_a_later_expiry_for_the_same_jti_extends_the_hold(hs):
+    """Revocation is by jti: a second token with the same jti and a later exp must stay
+    refused after the first one's expiry, once either token is revoked with its expiry."""
+    now = int(time.time())
+    short = token("dup", exp=now + 2)
+    long = token("dup", exp=now + 3600)
+    hs.sql("SELECT revocation.jwt_revoke('dup', expires_at => '2000-01-01Z')")
+    hs.sql("SELECT revocation.jwt_revoke_token(%s)", (short,))
+    hs.sql("SELECT revocation.jwt_revoke_token(%s)", (long,))
+    assert hs.one("SELECT expires_at = to_timestamp(%s) FROM revocation.invalidated_tokens",
+                  (now + 3600,)) is True
+    # An expiry is never shortened, and an unknown one wins.
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+        hs.sql("UPDATE revocation.invalidated_tokens SET expires_at = '2000-01-01Z'")
+    hs.sql("SELECT revocation.jwt_revoke('dup')")
+    assert hs.one("SELECT expires_at FROM revocation.invalidated_tokens") is None
+    with hs.connect() as reader:
+        assert verdict(reader, long) == (False, "revoked")
+
+
+def test_entries_are_held_for_the_largest_leeway(hs):
+    """An entry is dropped only when its token has been expired longer than any leeway allows,
+    so raising revocation.leeway cannot bring a revoked token back."""
+    now = int(time.time())
+    t = token("j-lw", exp=now - 3)
+    hs.sql("SELECT revocation.jwt_revoke_token(%s)", (t,))
+    with hs.connect() as conn:
+        conn.execute("SET revocation.leeway = 0")
+        assert verdict(conn, t) == (False, "expired")
+        conn.execute("SET revocation.leeway = 120")
+        assert verdict(conn, t) == (False, "revoked")
+        assert stats(conn)["revoked_jtis"] == 1
+
+
+def test_a_subjects_cut_off_never_moves_back(hs):
+    role = f"{hs.name}_rev"
+    hs.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        hs.sql(f"""
+            GRANT EXECUTE ON FUNCTION revocation.jwt_revoke_subject(text, timestamptz, text)
+                TO {role};
+            GRANT SELECT, INSERT (sub, issued_before, reason), UPDATE (issued_before, reason)
+                ON revocation.invalidated_subjects TO {role}""")
+        with hs.connect(user=role) as conn:
+            conn.execute("SELECT revocation.jwt_revoke_subject('alice')")
+            with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as caught:
+                conn.execute("UPDATE revocation.invalidated_subjects "
+                             "SET issued_before = '1970-01-02Z' WHERE sub = 'alice'")
+            assert caught.value.diag.message_primary \
+                == "the cut-off of a revoked subject only moves forward"
+        assert verdict(hs.connect(), token("j-al", sub="alice", iat=int(time.time()) - 60)) \
+            == (False, "revoked")
+    finally:
+        hs.sql(f"DROP OWNED BY {role}")
+        hs.sql(f"DROP ROLE {role}")
+
+
+def test_a_numeric_sub_is_refused_not_let_past_subject_revocation(hs):
+    hs.sql("SELECT revocation.jwt_revoke_subject('42')")
+    t = pyjwt_token(claims(sub=42), HS_SECRET, "HS256", kid="k")
+    assert verdict(hs.connect(), t) == (False, "invalid_claim")

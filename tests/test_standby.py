@@ -17,22 +17,24 @@ from pgcluster import PG_BIN, Cluster, _as_postgres, wait_for  # noqa: E402
 @pytest.fixture(scope="module")
 def pair():
     primary = Cluster(name="revocation-primary",
-                      conf={"wal_level": "replica", "max_wal_senders": "4"}).init()
-    with open(os.path.join(primary.data, "pg_hba.conf"), "a") as f:
-        f.write("local replication all trust\n")
-    primary.start()
-    primary.sql("CREATE EXTENSION revocation")
-    primary.sql("SELECT revocation.jwt_add_key('k', 'HS256', secret => %s)", (HS_SECRET,))
-
+                      conf={"wal_level": "replica", "max_wal_senders": "4"})
     standby = Cluster(name="revocation-standby")
-    _as_postgres([f"{PG_BIN}/pg_basebackup", "-h", primary.dir, "-U", "postgres",
-                  "-D", standby.data, "-R", "-X", "stream", "--no-sync"])
-    standby.write_conf({"hot_standby": "on"})
-    standby.start()
-    assert standby.sql("SELECT pg_is_in_recovery()") == [(True,)]
-    yield primary, standby
-    standby.destroy()
-    primary.destroy()
+    try:
+        primary.init()
+        with open(os.path.join(primary.data, "pg_hba.conf"), "a") as f:
+            f.write("local replication all trust\n")
+        primary.start()
+        primary.sql("CREATE EXTENSION revocation")
+        primary.sql("SELECT revocation.jwt_add_key('k', 'HS256', secret => %s)", (HS_SECRET,))
+        _as_postgres([f"{PG_BIN}/pg_basebackup", "-h", primary.dir, "-U", "postgres",
+                      "-D", standby.data, "-R", "-X", "stream", "--no-sync"])
+        standby.write_conf({"hot_standby": "on"})
+        standby.start()
+        assert standby.sql("SELECT pg_is_in_recovery()") == [(True,)]
+        yield primary, standby
+    finally:
+        standby.destroy()
+        primary.destroy()
 
 
 def replayed(primary, standby):

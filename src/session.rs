@@ -1,0 +1,200 @@
+//! The current request's token, for row-level security and for a REST gateway in front of the
+//! database.
+//!
+//! `claims()` and `subject()` read the raw token from the session setting named by
+//! `revocation.token_setting` and verify it fully, so a client that sets a forged value gains
+//! nothing. A policy evaluated on every row would verify the same token a million times; instead
+//! the last verdict is kept, keyed on everything it depends on: the token, the database, every
+//! setting that takes part, the cache version (which moves whenever keys, revocations or
+//! database policies are reloaded) and the window of time in which the token's time claims hold.
+//! Only successes are kept: a refusal raises an ERROR, which ends the statement anyway.
+
+use crate::api::{self, statement_time};
+use crate::cache;
+use crate::errors::{self, Reason, Rejection};
+use crate::verification::Policy;
+use pgrx::pg_sys;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+/// The last successful verdict of this backend.
+struct Verdict {
+    token: Vec<u8>,
+    db: String,
+    version: u64,
+    leeway: f64,
+    require_jti: bool,
+    audience: Option<Vec<u8>>,
+    issuer: Option<Vec<u8>>,
+    max_bytes: usize,
+    databases_claim: String,
+    databases_claim_required: bool,
+    /// The token's time claims hold for statement times in `valid_from .. valid_until`.
+    valid_from: f64,
+    valid_until: f64,
+    payload: Vec<u8>,
+    sub: Option<String>,
+}
+
+impl Verdict {
+    fn holds(&self, token: &[u8], db: &str, version: u64, policy: &Policy<'_>, now: f64) -> bool {
+        self.version == version
+            && self.valid_from <= now
+            && now < self.valid_until
+            && self.token == token
+            && self.db == db
+            && self.leeway == policy.leeway
+            && self.require_jti == policy.require_jti
+            && self.audience.as_deref() == policy.audience
+            && self.issuer.as_deref() == policy.issuer
+            && self.max_bytes == policy.max_bytes
+            && self.databases_claim == policy.databases_claim
+            && self.databases_claim_required == policy.databases_claim_required
+    }
+}
+
+thread_local! {
+    static LAST: RefCell<Option<Verdict>> = const { RefCell::new(None) };
+    static DATABASE: String = api::current_database();
+}
+
+/// The raw token in the session setting, if one is set and not empty.
+fn request_token() -> Option<&'static [u8]> {
+    // SAFETY: GetConfigOption returns PostgreSQL's own copy of the value (or NULL), valid until
+    // the setting changes, which cannot happen during this call.
+    let raw = unsafe { pg_sys::GetConfigOption(crate::settings::token_setting().as_ptr(), true, false) };
+    if raw.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(raw) }.to_bytes();
+    (!value.is_empty()).then_some(value)
+}
+
+/// Runs `f` on the verdict for `token` in the current database, verifying only when the last
+/// verdict does not hold.
+fn with_verdict<R>(token: &[u8], f: impl FnOnce(&Verdict) -> R) -> Result<R, Rejection> {
+    let now = statement_time();
+    let current = cache::current(now);
+    let version = cache::current_version(now);
+    DATABASE.with(|db| {
+        let policy = api::policy(&current, db);
+        let hit = LAST.with(|last| {
+            last.borrow().as_ref().is_some_and(|v| v.holds(token, db, version, &policy, now))
+        });
+        if !hit {
+            let text = std::str::from_utf8(token)
+                .map_err(|_| Rejection::new(Reason::Malformed, "token is not valid UTF-8"))?;
+            let verified = api::check(text, db)?;
+            let time = |name: &str| verified.claims.get(name).and_then(Value::as_f64);
+            let valid_from = [time("nbf"), time("iat")]
+                .into_iter()
+                .flatten()
+                .fold(f64::NEG_INFINITY, f64::max)
+                - policy.leeway;
+            let verdict = Verdict {
+                token: token.to_vec(),
+                db: db.clone(),
+                version,
+                leeway: policy.leeway,
+                require_jti: policy.require_jti,
+                audience: policy.audience.map(<[u8]>::to_vec),
+                issuer: policy.issuer.map(<[u8]>::to_vec),
+                max_bytes: policy.max_bytes,
+                databases_claim: policy.databases_claim.to_string(),
+                databases_claim_required: policy.databases_claim_required,
+                valid_from,
+                valid_until: verified.exp + policy.leeway,
+                sub: verified.claims.get("sub").and_then(Value::as_str).map(str::to_string),
+                payload: verified.payload,
+            };
+            LAST.with(|last| *last.borrow_mut() = Some(verdict));
+        }
+        Ok(LAST.with(|last| f(last.borrow().as_ref().expect("a verdict was just stored"))))
+    })
+}
+
+fn claims_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    let Some(token) = request_token() else {
+        return Ok(None);
+    };
+    with_verdict(token, |v| api::jsonb_from_json_text(&v.payload))
+        .map(Some)
+}
+
+fn subject_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    let Some(token) = request_token() else {
+        return Ok(None);
+    };
+    with_verdict(token, |v| {
+        v.sub.as_deref().map(|sub| {
+            // SAFETY: copies the bytes into a new text datum in the current memory context.
+            let text = unsafe {
+                pg_sys::cstring_to_text_with_len(sub.as_ptr().cast(), sub.len() as i32)
+            };
+            pg_sys::Datum::from(text)
+        })
+    })
+}
+
+/// The bearer token of the request a PostgREST-style gateway is serving: it puts the request's
+/// headers, names in lower case, as a JSON object into the setting `request.headers`.
+fn bearer_token() -> Result<Option<String>, Rejection> {
+    // SAFETY: as in request_token.
+    let raw = unsafe { pg_sys::GetConfigOption(c"request.headers".as_ptr(), true, false) };
+    if raw.is_null() {
+        return Ok(None);
+    }
+    let headers = unsafe { CStr::from_ptr(raw) }.to_bytes();
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let unauthorized = |message: &str| Rejection::new(Reason::Malformed, message);
+    let headers: Value = serde_json::from_slice(headers)
+        .map_err(|_| unauthorized("request.headers is not a JSON object"))?;
+    let Some(value) = headers.get("authorization") else {
+        return Ok(None);
+    };
+    let value = value
+        .as_str()
+        .ok_or_else(|| unauthorized("the Authorization header is not a string"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(unauthorized("the Authorization header is not a Bearer token")),
+    }
+}
+
+fn pre_request_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    let outcome = match bearer_token() {
+        Ok(None) => Ok(()),
+        Ok(Some(token)) => with_verdict(token.as_bytes(), |_| ()),
+        Err(rejection) => Err(rejection),
+    };
+    match outcome {
+        Ok(()) => Ok(Some(pg_sys::Datum::from(0usize))),
+        Err(mut rejection) => {
+            // PostgREST answers a PT401 error with HTTP 401; the reason stays in the detail.
+            let reason = format!(
+                "Reason: {} (SQLSTATE {}).",
+                rejection.reason.name(),
+                rejection.reason.sqlstate()
+            );
+            rejection.detail = Some(match rejection.detail.take() {
+                Some(detail) => format!("{reason} {detail}"),
+                None => reason,
+            });
+            rejection.sqlstate = Some("PT401");
+            Err(rejection)
+        }
+    }
+}
+
+errors::raising_function!(revocation_claims, pg_finfo_revocation_claims, claims_body);
+errors::raising_function!(revocation_subject, pg_finfo_revocation_subject, subject_body);
+errors::raising_function!(
+    revocation_postgrest_pre_request,
+    pg_finfo_revocation_postgrest_pre_request,
+    pre_request_body
+);
