@@ -206,6 +206,20 @@ $$;
 COMMENT ON FUNCTION revocation.jwt_import_jwks(jsonb, timestamptz) IS
     'Adds the public keys of a JWKS (RSA, EC, OKP), refusing any that breaks a rule';
 
+-- oauth_google_authorize_url: Google's authorization URL with access_type=offline and
+-- prompt=consent always present, so every authorization returns a refresh token.
+CREATE FUNCTION revocation.oauth_google_authorize_url(
+        client_id text,
+        redirect_uri text,
+        scopes text[],
+        state text,
+        login_hint text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE c IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'oauth_google_authorize_url_wrapper';
+COMMENT ON FUNCTION revocation.oauth_google_authorize_url(text, text, text[], text, text) IS
+    'Google OAuth authorize URL that always asks for consent and offline access';
+
 -- cache_stats: what this backend holds in memory.
 CREATE FUNCTION revocation.cache_stats()
     RETURNS TABLE (keys bigint, key_loads bigint, last_key_load_us bigint, generation bigint,

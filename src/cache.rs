@@ -53,6 +53,8 @@ struct State {
     version: u64,
     key_loads: u64,
     last_key_load_us: u64,
+    /// The legacy secrets setting the key ring was built from.
+    legacy_source: Vec<u8>,
     refreshes: u64,
     full_loads: u64,
     last_refresh_us: u64,
@@ -140,6 +142,10 @@ pub fn current_version(now: f64) -> u64 {
 fn refresh(now: f64) {
     // SAFETY: a plain call into PostgreSQL's invalidation machinery from a backend.
     unsafe { pg_sys::AcceptInvalidationMessages() };
+    let legacy = settings::legacy_secrets_raw();
+    if STATE.with(|s| s.borrow().legacy_source != legacy) {
+        KEYS_STALE.store(true, Ordering::Relaxed);
+    }
     if KEYS_STALE.swap(false, Ordering::Relaxed) {
         let guard = StaleOnUnwind(&KEYS_STALE);
         reload_keys();
@@ -285,9 +291,33 @@ fn reload_keys() {
         )
     });
 
+    let legacy_source = settings::legacy_secrets_raw().to_vec();
+    // A value that fails the rules never took effect (the check hook refused it), so this only
+    // fails if the rules changed under a running server; then no legacy secret is used.
+    let legacy_text = String::from_utf8_lossy(&legacy_source);
+    let legacy = crate::keys::parse_legacy_secrets(&legacy_text)
+        .unwrap_or_else(|why| {
+            warning!("revocation.legacy_secrets is not used: {why}");
+            Vec::new()
+        })
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (alg, secret))| {
+            let raw = RawKey { secret: Some(&secret), ..RawKey::default() };
+            let material = Material::parse(crate::keys::alg_name(alg), raw).ok()?;
+            Some(Key {
+                kid: format!("legacy-{}", i + 1),
+                material,
+                usable_from: f64::NEG_INFINITY,
+                retired_at: None,
+            })
+        })
+        .collect();
+
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        s.keys = Rc::new(KeyRing::new(keys));
+        s.keys = Rc::new(KeyRing::new(keys, legacy));
+        s.legacy_source = legacy_source;
         s.version += 1;
         s.key_loads += 1;
         s.last_key_load_us = started.elapsed().as_micros() as u64;

@@ -116,6 +116,13 @@ fn import_one(jwk: &Value) -> (String, String, String) {
                 "P-384" => Curve::P384,
                 other => refused(&kid, format!("curve \"{}\" is not supported", other.escape_default())),
             };
+            let wanted = if alg == Algorithm::ES256 { Curve::P256 } else { Curve::P384 };
+            if curve != wanted {
+                refused(
+                    &kid,
+                    format!("{} needs a {} key, got {}", alg_name(alg), wanted.name(), curve.name()),
+                );
+            }
             let (x, y) = (bytes(jwk, &kid, "x"), bytes(jwk, &kid, "y"));
             let len = curve.coordinate_len();
             if x.len() != len || y.len() != len {

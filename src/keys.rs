@@ -253,6 +253,43 @@ pub fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }
 
+/// Parses `revocation.legacy_secrets`: shared secrets from before the key table, separated by
+/// commas, each `base64` (an HS256 secret) or `HS384:base64` / `HS512:base64`. Every entry must
+/// meet the rules of `jwt_add_key`; the error names the entry and the rule.
+pub fn parse_legacy_secrets(text: &str) -> Result<Vec<(Algorithm, Vec<u8>)>, String> {
+    use base64::Engine;
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut secrets = Vec::new();
+    for (i, entry) in text.split(',').enumerate() {
+        let n = i + 1;
+        let entry = entry.trim();
+        let (alg, encoded) = match entry.split_once(':') {
+            Some((alg, rest)) => (alg.trim(), rest.trim()),
+            None => ("HS256", entry),
+        };
+        if !matches!(alg, "HS256" | "HS384" | "HS512") {
+            return Err(format!(
+                "entry {n}: algorithm \"{}\" is not allowed; legacy secrets are HS256, HS384 or HS512",
+                alg.escape_default()
+            ));
+        }
+        if encoded.is_empty() {
+            return Err(format!("entry {n} is empty"));
+        }
+        let padded = encoded.trim_end_matches('=');
+        let secret = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(padded)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(padded))
+            .map_err(|_| format!("entry {n} is not base64"))?;
+        let raw = RawKey { secret: Some(&secret), ..RawKey::default() };
+        let material = Material::parse(alg, raw).map_err(|why| format!("entry {n}: {why}"))?;
+        secrets.push((material.alg, secret));
+    }
+    Ok(secrets)
+}
+
 /// One usable row of `revocation.signing_keys`, as a backend holds it.
 pub struct Key {
     pub kid: String,
@@ -272,12 +309,18 @@ impl Key {
 #[derive(Default)]
 pub struct KeyRing {
     keys: Vec<Key>,
+    /// From `revocation.legacy_secrets`: tried for tokens that name no kid.
+    legacy: Vec<Key>,
 }
 
 impl KeyRing {
-    pub fn new(mut keys: Vec<Key>) -> Self {
+    pub fn new(mut keys: Vec<Key>, legacy: Vec<Key>) -> Self {
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
-        KeyRing { keys }
+        KeyRing { keys, legacy }
+    }
+
+    pub fn legacy(&self) -> impl Iterator<Item = &Key> {
+        self.legacy.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -311,6 +354,25 @@ mod tests {
         }
         for name in ["HS256", "RS512", "PS384", "ES384", "EdDSA"] {
             assert_eq!(alg_name(parse_alg(name).unwrap()), name);
+        }
+    }
+
+    #[test]
+    fn legacy_secrets() {
+        use base64::Engine;
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![b'x'; n]);
+        assert_eq!(parse_legacy_secrets("").unwrap().len(), 0);
+        let two = format!("{}, HS512:{}", b64(32), b64(64));
+        let parsed = parse_legacy_secrets(&two).unwrap();
+        assert_eq!(parsed.iter().map(|(a, _)| *a).collect::<Vec<_>>(), [Algorithm::HS256, Algorithm::HS512]);
+        for (text, error) in [
+            (b64(16), "entry 1: an HS256 secret must be at least 32 bytes, got 16".to_string()),
+            (format!("{},HS384:{}", b64(32), b64(32)), "entry 2: an HS384 secret must be at least 48 bytes, got 32".into()),
+            (format!("RS256:{}", b64(32)), "entry 1: algorithm \"RS256\" is not allowed; legacy secrets are HS256, HS384 or HS512".into()),
+            (format!("{},", b64(32)), "entry 2 is empty".into()),
+            ("not base64!".into(), "entry 1 is not base64".into()),
+        ] {
+            assert_eq!(parse_legacy_secrets(&text).unwrap_err(), error, "{text}");
         }
     }
 

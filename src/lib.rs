@@ -8,6 +8,7 @@
 //! - [`cache`]: the per-backend copies of our tables and their invalidation.
 //! - [`errors`]: rejection reasons, their SQLSTATEs, and how they are raised.
 //! - [`settings`]: every `revocation.*` setting.
+//! - [`oauth`]: the Google OAuth authorize URL.
 //! - [`session`]: the request's token, for RLS policies and a REST gateway.
 //! - [`api`], [`issuance`], [`triggers`]: what SQL calls.
 
@@ -20,6 +21,7 @@ pub mod errors;
 pub mod issuance;
 pub mod jwks;
 pub mod keys;
+pub mod oauth;
 pub mod revocation;
 pub mod session;
 pub mod settings;
@@ -33,6 +35,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    settings::check_at_startup();
     settings::init();
     cache::init();
 }

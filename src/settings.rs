@@ -16,13 +16,87 @@ static TOKEN_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static REQUIRE_JTI: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DATABASES_CLAIM: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"dbs"));
+static LEGACY_SECRETS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static TOKEN_SETTING: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"request.token"));
 
 /// The largest leeway we allow: clocks that disagree by more than this are a fault to fix.
 pub const MAX_LEEWAY_SECONDS: i32 = 300;
 
+pub const LEGACY_SECRETS_NAME: &CStr = c"revocation.legacy_secrets";
+
+/// Refuses a bad `revocation.legacy_secrets` before it takes effect: at start-up the server does
+/// not start, and on reload the old value stays in force.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_legacy_secrets(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pgrx::pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: PostgreSQL passes a valid pointer to the proposed value (which may be NULL).
+    let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p)) };
+    let text = value.map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    match crate::keys::parse_legacy_secrets(&text) {
+        Ok(_) => true,
+        Err(why) => {
+            let detail = CString::new(why).unwrap_or_default();
+            // SAFETY: PostgreSQL reads and frees these after the hook returns.
+            unsafe {
+                pgrx::pg_sys::GUC_check_errcode(
+                    pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as i32,
+                );
+                pgrx::pg_sys::GUC_check_errdetail_string = pgrx::pg_sys::pstrdup(detail.as_ptr());
+            }
+            false
+        }
+    }
+}
+
+/// With the library in shared_preload_libraries, validates the configured legacy secrets while
+/// the postmaster starts, so a weak one stops the start-up before any connection is accepted.
+/// (PostgreSQL itself would only warn and drop the value.)
+pub fn check_at_startup() {
+    // SAFETY: reads a flag and the placeholder value PostgreSQL holds for our setting.
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    if !preloading {
+        return;
+    }
+    let raw = unsafe { pgrx::pg_sys::GetConfigOption(LEGACY_SECRETS_NAME.as_ptr(), true, false) };
+    if raw.is_null() {
+        return;
+    }
+    let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().into_owned();
+    if let Err(why) = crate::keys::parse_legacy_secrets(&text) {
+        pgrx::ereport!(
+            pgrx::PgLogLevel::FATAL,
+            pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "invalid value for parameter \"revocation.legacy_secrets\"",
+            why
+        );
+    }
+}
+
+/// The raw legacy secrets setting, for noticing that it changed.
+pub fn legacy_secrets_raw() -> &'static [u8] {
+    borrowed(&LEGACY_SECRETS).unwrap_or(b"")
+}
+
 pub fn init() {
+    // SAFETY: the hook is a #[pg_guard] function that lives as long as the library.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            LEGACY_SECRETS_NAME,
+            c"HS256/384/512 shared secrets from before the key table, for tokens without a kid.",
+            c"Comma-separated base64 secrets, each optionally prefixed HS384: or HS512:. \
+              Checked at start-up and on reload.",
+            &LEGACY_SECRETS,
+            GucContext::Sighup,
+            GucFlags::SUPERUSER_ONLY,
+            Some(check_legacy_secrets),
+            None,
+            None,
+        );
+    }
     GucRegistry::define_int_guc(
         c"revocation.leeway",
         c"Clock skew, in seconds, allowed when checking exp, nbf and iat.",

@@ -171,6 +171,7 @@ pub fn authenticate(
                 .filter(|k| {
                     k.material.alg == alg && (window == KeyWindow::Ignored || k.usable_at(at))
                 })
+                .chain(keys.legacy().filter(|k| k.material.alg == alg))
                 .collect();
             if usable.is_empty() {
                 return Err(Rejection::new(
