@@ -43,7 +43,7 @@ def main():
         admin.execute("CREATE ROLE reader LOGIN")
         for name, using in POLICIES.items():
             admin.execute(f"CREATE TABLE docs_{name} (owner text NOT NULL, body text NOT NULL)")
-            admin.execute(f"INSERT INTO docs_{name} SELECT CASE WHEN i % 2 = 0 THEN 'alice' "
+            admin.execute(f"INSERT INTO docs_{name} SELECT CASE WHEN i %% 2 = 0 THEN 'alice' "
                           f"ELSE 'bob' END, 'row ' || i FROM generate_series(1, %s) i",
                           (args.rows,))
             admin.execute(f"ALTER TABLE docs_{name} ENABLE ROW LEVEL SECURITY")

@@ -121,6 +121,8 @@ pub struct Current {
     pub keys: Rc<KeyRing>,
     pub revoked: Rc<RevokedSet>,
     pub enforced: Rc<std::collections::HashSet<String>>,
+    /// Moves whenever any of the above is reloaded or refreshed.
+    pub version: u64,
 }
 
 /// The keys, revocations and database policies to judge a token with, current as of every
@@ -129,7 +131,12 @@ pub fn current(now: f64) -> Current {
     refresh(now);
     STATE.with(|s| {
         let s = s.borrow();
-        Current { keys: s.keys.clone(), revoked: s.revoked.clone(), enforced: s.enforced.clone() }
+        Current {
+            keys: s.keys.clone(),
+            revoked: s.revoked.clone(),
+            enforced: s.enforced.clone(),
+            version: s.version,
+        }
     })
 }
 

@@ -7,7 +7,9 @@
 //! the last verdict is kept, keyed on everything it depends on: the token, the database, every
 //! setting that takes part, the cache version (which moves whenever keys, revocations or
 //! database policies are reloaded) and the window of time in which the token's time claims hold.
-//! Only successes are kept: a refusal raises an ERROR, which ends the statement anyway.
+//! Only successes are kept: a refusal raises an ERROR, which ends the statement anyway. Within
+//! one statement the first answer stands (the functions are STABLE, which promises exactly
+//! that), so a policy evaluated on every row costs a comparison of two numbers per row.
 
 use crate::api::{self, statement_time};
 use crate::cache;
@@ -20,6 +22,11 @@ use std::ffi::CStr;
 
 /// The last successful verdict of this backend.
 struct Verdict {
+    /// The statement it was last confirmed in: within one statement a STABLE function's answer
+    /// for the same token does not change, so the full comparison is skipped.
+    statement: (i64, u32),
+    /// Whether the token came from the session setting (not from request headers).
+    from_setting: bool,
     token: Vec<u8>,
     db: String,
     version: u64,
@@ -71,18 +78,36 @@ fn request_token() -> Option<&'static [u8]> {
     (!value.is_empty()).then_some(value)
 }
 
+/// The current statement: its start time and the local transaction it runs in.
+fn statement() -> (i64, u32) {
+    // SAFETY: plain reads of the backend's own statement clock and PGPROC.
+    unsafe { (pg_sys::GetCurrentStatementStartTimestamp(), (*pg_sys::MyProc).lxid) }
+}
+
 /// Runs `f` on the verdict for `token` in the current database, verifying only when the last
 /// verdict does not hold.
-fn with_verdict<R>(token: &[u8], f: impl FnOnce(&Verdict) -> R) -> Result<R, Rejection> {
+fn with_verdict<R>(
+    token: &[u8],
+    from_setting: bool,
+    f: impl FnOnce(&Verdict) -> R,
+) -> Result<R, Rejection> {
+    let statement = statement();
     let now = statement_time();
     let current = cache::current(now);
-    let version = cache::current_version(now);
+    let version = current.version;
     DATABASE.with(|db| {
         let policy = api::policy(&current, db);
         let hit = LAST.with(|last| {
             last.borrow().as_ref().is_some_and(|v| v.holds(token, db, version, &policy, now))
         });
-        if !hit {
+        if hit {
+            LAST.with(|last| {
+                if let Some(v) = last.borrow_mut().as_mut() {
+                    v.statement = statement;
+                    v.from_setting = from_setting;
+                }
+            });
+        } else {
             let text = std::str::from_utf8(token)
                 .map_err(|_| Rejection::new(Reason::Malformed, "token is not valid UTF-8"))?;
             let verified = api::check(text, db)?;
@@ -93,6 +118,8 @@ fn with_verdict<R>(token: &[u8], f: impl FnOnce(&Verdict) -> R) -> Result<R, Rej
                 .fold(f64::NEG_INFINITY, f64::max)
                 - policy.leeway;
             let verdict = Verdict {
+                statement,
+                from_setting,
                 token: token.to_vec(),
                 db: db.clone(),
                 version,
@@ -114,19 +141,32 @@ fn with_verdict<R>(token: &[u8], f: impl FnOnce(&Verdict) -> R) -> Result<R, Rej
     })
 }
 
-fn claims_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+/// Runs `f` on the verdict for the request's token: the one already confirmed in this
+/// statement if there is one (a STABLE function gives one answer per statement, and this is
+/// what keeps a per-row policy cheap), else after reading the setting and checking.
+fn with_request_verdict<R>(f: impl FnOnce(&Verdict) -> R) -> Result<Option<R>, Rejection> {
+    let statement = statement();
+    let mut f = Some(f);
+    let cached = LAST.with(|last| {
+        let last = last.borrow();
+        let v = last.as_ref().filter(|v| v.statement == statement && v.from_setting)?;
+        Some((f.take().expect("f is used once"))(v))
+    });
+    if cached.is_some() {
+        return Ok(cached);
+    }
     let Some(token) = request_token() else {
         return Ok(None);
     };
-    with_verdict(token, |v| api::jsonb_from_json_text(&v.payload))
-        .map(Some)
+    with_verdict(token, true, f.take().expect("f is used once")).map(Some)
+}
+
+fn claims_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    with_request_verdict(|v| api::jsonb_from_json_text(&v.payload))
 }
 
 fn subject_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
-    let Some(token) = request_token() else {
-        return Ok(None);
-    };
-    with_verdict(token, |v| {
+    let sub = with_request_verdict(|v| {
         v.sub.as_deref().map(|sub| {
             // SAFETY: copies the bytes into a new text datum in the current memory context.
             let text = unsafe {
@@ -134,7 +174,8 @@ fn subject_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datu
             };
             pg_sys::Datum::from(text)
         })
-    })
+    })?;
+    Ok(sub.flatten())
 }
 
 /// The bearer token of the request a PostgREST-style gateway is serving: it puts the request's
@@ -169,7 +210,7 @@ fn bearer_token() -> Result<Option<String>, Rejection> {
 fn pre_request_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
     let outcome = match bearer_token() {
         Ok(None) => Ok(()),
-        Ok(Some(token)) => with_verdict(token.as_bytes(), |_| ()),
+        Ok(Some(token)) => with_verdict(token.as_bytes(), false, |_| ()),
         Err(rejection) => Err(rejection),
     };
     match outcome {
