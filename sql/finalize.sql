@@ -409,6 +409,7 @@ REVOKE ALL ON FUNCTION revocation.jwt_rotate_key(text, text, bytea, text, text, 
 REVOKE ALL ON FUNCTION revocation.jwt_retire_key(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_import_jwks(jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_validate_keys() FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation._jwks_keys(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_add_key(text, text, bytea, text, text, timestamptz, timestamptz)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation._authentic_claims(text) FROM PUBLIC;

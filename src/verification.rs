@@ -426,3 +426,145 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Re
         Some(_) => Err(invalid_claim(name, "must be a JSON number of seconds since 1970")),
     }
 }
+
+/// Randomized tests of the whole verdict: mutated and generated tokens never panic, and nothing
+/// but the original token is ever accepted. A small xorshift generator keeps them reproducible.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::keys::{Material, RawKey};
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    struct Nothing;
+
+    impl Revocations for Nothing {
+        fn jti_revoked(&self, _: &str) -> bool {
+            false
+        }
+        fn subject_cutoff(&self, _: &str) -> Option<f64> {
+            None
+        }
+    }
+
+    fn ring() -> KeyRing {
+        let material = Material::parse("HS256", RawKey { secret: Some(SECRET), ..RawKey::default() })
+            .unwrap();
+        let key = Key { kid: "k".into(), material, usable_from: 0.0, retired_at: None };
+        KeyRing::new(vec![key], Vec::new())
+    }
+
+    fn policy() -> Policy<'static> {
+        Policy {
+            leeway: 30.0,
+            require_jti: true,
+            audience: Some(b"api"),
+            issuer: None,
+            max_bytes: 16 * 1024,
+            databases_claim: "dbs",
+            databases_claim_required: false,
+        }
+    }
+
+    fn sign(header: &str, payload: &str) -> String {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET).unwrap();
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+            .unwrap();
+        format!("{input}.{sig}")
+    }
+
+    const PIECES: &[&str] = &[
+        "\"alg\":\"none\"", "\"kid\":7", "\"exp\":1e400", "\"exp\":\"1\"", "\"aud\":[1]",
+        "\"dbs\":[]", "\"sub\":{}", "\"jti\":\"\\u0000\"", "[[[[[[[[", "]]]]", "{\"a\":", "\"\\ud800\"",
+        "-0", "18446744073709551616", "\"crit\":[\"b64\"]", "null", "true", "é", "\u{10ffff}",
+    ];
+
+    #[test]
+    fn mutated_tokens_never_panic_and_never_pass() {
+        let keys = ring();
+        let policy = policy();
+        let original = sign(
+            r#"{"alg":"HS256","kid":"k"}"#,
+            r#"{"sub":"a","jti":"j","aud":"api","exp":4000000000,"dbs":["db"]}"#,
+        );
+        assert!(verify(&original, "db", 1e9, &keys, &Nothing, &policy).is_ok());
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let alphabet = b"ABCxyz0189-_.=+/ \"{}[]:,\\\x00\xff";
+        let runs = 200_000;
+        for _ in 0..runs {
+            let mut bytes = original.clone().into_bytes();
+            for _ in 0..=rng.below(4) {
+                let at = rng.below(bytes.len() + 1);
+                match rng.below(4) {
+                    0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+                    1 => bytes.insert(at, alphabet[rng.below(alphabet.len())]),
+                    2 if at < bytes.len() => {
+                        let end = (at + rng.below(16)).min(bytes.len());
+                        bytes.drain(at..end);
+                    }
+                    _ => {
+                        let piece = PIECES[rng.below(PIECES.len())];
+                        bytes.splice(at..at, piece.bytes());
+                    }
+                }
+            }
+            let token = String::from_utf8_lossy(&bytes).into_owned();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                verify(&token, "db", 1e9, &keys, &Nothing, &policy).map(|v| v.payload)
+            }));
+            let outcome = outcome.unwrap_or_else(|_| panic!("verify panicked on {token:?}"));
+            if outcome.is_ok() {
+                assert_eq!(token, original, "a changed token was accepted");
+            }
+        }
+        eprintln!("fuzz: {runs} mutated tokens, no panic, none accepted");
+    }
+
+    #[test]
+    fn signed_garbage_payloads_never_panic() {
+        let keys = ring();
+        let policy = policy();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let runs = 50_000;
+        for _ in 0..runs {
+            let mut payload = String::from("{");
+            for _ in 0..rng.below(6) {
+                payload.push_str(PIECES[rng.below(PIECES.len())]);
+                if rng.below(2) == 0 {
+                    payload.push(',');
+                }
+            }
+            if rng.below(3) > 0 {
+                payload.push('}');
+            }
+            let header = if rng.below(5) == 0 {
+                PIECES[rng.below(PIECES.len())].to_string()
+            } else {
+                r#"{"alg":"HS256","kid":"k"}"#.to_string()
+            };
+            let token = sign(&header, &payload);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                verify(&token, "db", 1e9, &keys, &Nothing, &policy).is_ok()
+            }));
+            assert!(outcome.is_ok(), "verify panicked on payload {payload:?}");
+        }
+        eprintln!("fuzz: {runs} signed generated payloads, no panic");
+    }
+}
