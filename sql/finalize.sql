@@ -1,13 +1,21 @@
 -- Functions, triggers and privileges of the revocation extension. pgrx includes this file last.
 
 -- jwt_verify: the claims of a valid token as jsonb, or an ERROR whose SQLSTATE (class 28,
--- subclass J..) names the reason. STABLE: one statement sees one clock.
-CREATE FUNCTION revocation.jwt_verify(token text, db text DEFAULT pg_catalog.current_database())
+-- subclass J..) names the reason. STABLE: one statement sees one clock. Without db it checks
+-- for the current database; that form is its own function, so that no call pays for
+-- evaluating current_database().
+CREATE FUNCTION revocation.jwt_verify(token text, db text)
     RETURNS jsonb
     LANGUAGE c STRICT STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'revocation_jwt_verify';
 COMMENT ON FUNCTION revocation.jwt_verify(text, text) IS
     'Returns the claims of a valid token for database db, or raises an error naming the reason';
+CREATE FUNCTION revocation.jwt_verify(token text)
+    RETURNS jsonb
+    LANGUAGE c STRICT STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'revocation_jwt_verify_here';
+COMMENT ON FUNCTION revocation.jwt_verify(text) IS
+    'Returns the claims of a valid token for this database, or raises an error naming the reason';
 
 -- jwt_check: the same verdict as a row that never raises for a bad token, as of time `at`
 -- (default: now), in the spirit of RFC 7662 token introspection.

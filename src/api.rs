@@ -33,7 +33,14 @@ pub fn check(token: &str, db: &str) -> Result<Verified, Rejection> {
     let now = statement_time();
     let current = cache::current(now);
     let policy = policy(&current, db);
-    verification::verify(token, db, now, &current.keys, current.revoked.as_ref(), &policy)
+    verification::verify(
+        token,
+        db,
+        now,
+        &current.keys,
+        current.revoked.as_ref(),
+        &policy,
+    )
 }
 
 /// Verifies `token` for `db` as of a given moment, asking the revocation tables (not the
@@ -95,9 +102,30 @@ pub fn jsonb_from_json_text(json: &[u8]) -> pg_sys::Datum {
     }
 }
 
+fn verify_here_body(fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datum>, Rejection> {
+    // SAFETY: called by `errors::entry` with the fcinfo of revocation.jwt_verify(text).
+    let token = unsafe { text_arg(fcinfo, 0, "token")? };
+    let verified = CURRENT_DATABASE.with(|db| check(token, db))?;
+    Ok(Some(jsonb_from_json_text(&verified.payload)))
+}
+
+thread_local! {
+    /// A backend never changes database; looking the name up per call costs a catalog lookup.
+    pub static CURRENT_DATABASE: String = current_database();
+}
+
 // revocation.jwt_verify(token text, db text) returns jsonb: the claims of a valid token, or an
-// ERROR whose SQLSTATE names the reason.
-errors::raising_function!(revocation_jwt_verify, pg_finfo_revocation_jwt_verify, verify_body);
+// ERROR whose SQLSTATE names the reason. jwt_verify(token text) checks for the current database.
+errors::raising_function!(
+    revocation_jwt_verify,
+    pg_finfo_revocation_jwt_verify,
+    verify_body
+);
+errors::raising_function!(
+    revocation_jwt_verify_here,
+    pg_finfo_revocation_jwt_verify_here,
+    verify_here_body
+);
 
 // revocation._authentic_claims(token text) returns jsonb: the claims of a token whose signature
 // holds with any known key, whatever its expiry; for jwt_revoke_token.
@@ -132,7 +160,9 @@ fn jwt_check(
     let outcome = match (token, at) {
         (None, _) => Err(Rejection::new(Reason::Malformed, "no token was given")),
         (Some(token), None) => check(token, &db),
-        (Some(token), Some(ts)) => check_as_of(token, &db, cache::timestamp_to_unix(ts.into_inner())),
+        (Some(token), Some(ts)) => {
+            check_as_of(token, &db, cache::timestamp_to_unix(ts.into_inner()))
+        }
     };
     let row = match outcome {
         Ok(v) => (
@@ -175,7 +205,9 @@ pub fn current_database() -> String {
     // SAFETY: MyDatabaseId is set for every backend that can run SQL.
     unsafe {
         let name = pg_sys::get_database_name(pg_sys::MyDatabaseId);
-        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

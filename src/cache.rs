@@ -310,7 +310,10 @@ fn reload_keys() {
         .into_iter()
         .enumerate()
         .filter_map(|(i, (alg, secret))| {
-            let raw = RawKey { secret: Some(&secret), ..RawKey::default() };
+            let raw = RawKey {
+                secret: Some(&secret),
+                ..RawKey::default()
+            };
             let material = Material::parse(crate::keys::alg_name(alg), raw).ok()?;
             Some(Key {
                 kid: format!("legacy-{}", i + 1),
@@ -354,9 +357,16 @@ fn refresh_revocations(now: f64) {
     // this session as in every other.
     read_latest(tokens, false, |session| {
         let mut found = None;
-        session.query(c"SELECT generation, epoch FROM revocation.generation", &[], |row| {
-            found = Some((row.get::<i64>(1).unwrap_or(0), row.get::<i64>(2).unwrap_or(0)));
-        });
+        session.query(
+            c"SELECT generation, epoch FROM revocation.generation",
+            &[],
+            |row| {
+                found = Some((
+                    row.get::<i64>(1).unwrap_or(0),
+                    row.get::<i64>(2).unwrap_or(0),
+                ));
+            },
+        );
         let Some((generation, epoch)) = found else {
             error!("revocation.generation has no row; reinstall the extension");
         };
@@ -420,7 +430,10 @@ fn refresh_revocations(now: f64) {
         s.last_refresh_us = elapsed;
     });
     if elapsed > 100_000 {
-        log!("revocation: refreshing the revoked set took {} ms", elapsed / 1000);
+        log!(
+            "revocation: refreshing the revoked set took {} ms",
+            elapsed / 1000
+        );
     }
 }
 
@@ -441,12 +454,14 @@ impl Row {
     /// Column `column` (1-based), copied out of SPI's memory.
     pub fn get<T: FromDatum>(&self, column: i32) -> Option<T> {
         // SAFETY: the caller names the column's real type; FromDatum copies the value.
-        self.datum(column).and_then(|d| unsafe { T::from_datum(d, false) })
+        self.datum(column)
+            .and_then(|d| unsafe { T::from_datum(d, false) })
     }
 
     /// A timestamptz column as seconds since 1970; infinities map to infinities.
     pub fn time(&self, column: i32) -> Option<f64> {
-        self.datum(column).map(|d| timestamp_to_unix(d.value() as i64))
+        self.datum(column)
+            .map(|d| timestamp_to_unix(d.value() as i64))
     }
 }
 
@@ -502,7 +517,10 @@ impl Session {
             }
             let table = pg_sys::SPI_tuptable;
             for i in 0..pg_sys::SPI_processed as usize {
-                let row = Row { tuple: *(*table).vals.add(i), desc: (*table).tupdesc };
+                let row = Row {
+                    tuple: *(*table).vals.add(i),
+                    desc: (*table).tupdesc,
+                };
                 each(&row);
             }
             pg_sys::SPI_freetuptable(table);
@@ -575,7 +593,8 @@ impl Drop for RestoreUser {
 }
 
 fn owner_of(rel: pg_sys::Oid) -> pg_sys::Oid {
-    let rel = unsafe { pgrx::PgRelation::with_lock(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+    let rel =
+        unsafe { pgrx::PgRelation::with_lock(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
     // SAFETY: rd_rel is valid while the relation is open.
     unsafe { (*rel.rd_rel).relowner }
 }
@@ -598,7 +617,9 @@ impl AsOf {
         let mut found = None;
         read_latest(rel, false, |session| {
             session.query(sql, &args, |row| {
-                found = row.time(2).map(|invalidated_at| (row.time(1), invalidated_at));
+                found = row
+                    .time(2)
+                    .map(|invalidated_at| (row.time(1), invalidated_at));
             });
         });
         found

@@ -155,7 +155,10 @@ pub fn public_key_from_spki(der: &[u8]) -> Result<PublicKey, String> {
         if curve != Curve::Other && (key.len() != expected || key[0] != 0x04) {
             return Err(format!("the {} point must be uncompressed", curve.name()));
         }
-        Ok(PublicKey::Ec { curve, point: key.to_vec() })
+        Ok(PublicKey::Ec {
+            curve,
+            point: key.to_vec(),
+        })
     } else if oid == OID_ED25519 {
         alg_id.finish()?;
         if key.len() != 32 {
@@ -190,7 +193,9 @@ fn positive_integer(bytes: &[u8]) -> Result<Vec<u8>, String> {
     match bytes {
         [] => Err("an RSA integer is empty".into()),
         [first, ..] if first & 0x80 != 0 => Err("an RSA integer is negative".into()),
-        [0, second, ..] if second & 0x80 == 0 => Err("an RSA integer is not minimally encoded".into()),
+        [0, second, ..] if second & 0x80 == 0 => {
+            Err("an RSA integer is not minimally encoded".into())
+        }
         [0, rest @ ..] => Ok(rest.to_vec()),
         _ => Ok(bytes.to_vec()),
     }
@@ -214,7 +219,11 @@ impl PublicKey {
                     Curve::P521 | Curve::Other => OID_P521,
                 };
                 (
-                    [element(TAG_OID, OID_EC_PUBLIC_KEY), element(TAG_OID, curve_oid)].concat(),
+                    [
+                        element(TAG_OID, OID_EC_PUBLIC_KEY),
+                        element(TAG_OID, curve_oid),
+                    ]
+                    .concat(),
                     point.clone(),
                 )
             }
@@ -223,7 +232,11 @@ impl PublicKey {
         let bits = [&[0u8][..], &key].concat();
         element(
             TAG_SEQUENCE,
-            &[element(TAG_SEQUENCE, &algorithm), element(TAG_BIT_STRING, &bits)].concat(),
+            &[
+                element(TAG_SEQUENCE, &algorithm),
+                element(TAG_BIT_STRING, &bits),
+            ]
+            .concat(),
         )
     }
 
@@ -247,8 +260,12 @@ fn element(tag: u8, contents: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> =
-            len.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -305,7 +322,9 @@ impl<'a> Reader<'a> {
             if count == 0 || count > 4 || after_len.len() < count || after_len[0] == 0 {
                 return Err(malformed());
             }
-            let len = after_len[..count].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            let len = after_len[..count]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | *b as usize);
             if len < 0x80 {
                 return Err(malformed());
             }
@@ -328,10 +347,19 @@ mod tests {
     #[test]
     fn lengths_must_be_minimal() {
         // SEQUENCE with a long-form length for 3 bytes.
-        assert!(Reader::new(&[0x30, 0x81, 0x03, 1, 2, 3]).expect(TAG_SEQUENCE).is_err());
-        assert_eq!(Reader::new(&[0x30, 0x03, 1, 2, 3]).expect(TAG_SEQUENCE).unwrap(), &[1, 2, 3]);
+        assert!(Reader::new(&[0x30, 0x81, 0x03, 1, 2, 3])
+            .expect(TAG_SEQUENCE)
+            .is_err());
+        assert_eq!(
+            Reader::new(&[0x30, 0x03, 1, 2, 3])
+                .expect(TAG_SEQUENCE)
+                .unwrap(),
+            &[1, 2, 3]
+        );
         // Indefinite length.
-        assert!(Reader::new(&[0x30, 0x80, 0, 0]).expect(TAG_SEQUENCE).is_err());
+        assert!(Reader::new(&[0x30, 0x80, 0, 0])
+            .expect(TAG_SEQUENCE)
+            .is_err());
         // Truncated.
         assert!(Reader::new(&[0x30, 0x05, 1]).expect(TAG_SEQUENCE).is_err());
     }
@@ -347,15 +375,24 @@ mod tests {
 
     #[test]
     fn rsa_bits_counts_from_the_top_bit() {
-        let key = PublicKey::Rsa { n: vec![0x01, 0, 0], e: vec![1, 0, 1] };
+        let key = PublicKey::Rsa {
+            n: vec![0x01, 0, 0],
+            e: vec![1, 0, 1],
+        };
         assert_eq!(key.rsa_bits(), Some(17));
     }
 
     #[test]
     fn encoding_round_trips() {
         let keys = [
-            PublicKey::Rsa { n: vec![0x80; 256], e: vec![1, 0, 1] },
-            PublicKey::Ec { curve: Curve::P256, point: [vec![4], vec![7; 64]].concat() },
+            PublicKey::Rsa {
+                n: vec![0x80; 256],
+                e: vec![1, 0, 1],
+            },
+            PublicKey::Ec {
+                curve: Curve::P256,
+                point: [vec![4], vec![7; 64]].concat(),
+            },
             PublicKey::Ed25519 { x: vec![9; 32] },
         ];
         for key in keys {

@@ -109,7 +109,12 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Rejection { reason, message: message.into(), detail: None, sqlstate: None }
+        Rejection {
+            reason,
+            message: message.into(),
+            detail: None,
+            sqlstate: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -136,9 +141,9 @@ pub fn quoted(value: &str) -> String {
 }
 
 fn make_sqlstate(code: &str) -> c_int {
-    code.bytes()
-        .enumerate()
-        .fold(0, |acc, (i, ch)| acc | ((((ch as c_int) - ('0' as c_int)) & 0x3f) << (6 * i)))
+    code.bytes().enumerate().fold(0, |acc, (i, ch)| {
+        acc | ((((ch as c_int) - ('0' as c_int)) & 0x3f) << (6 * i))
+    })
 }
 
 // The ereport primitives. pgrx keeps its own declarations private, and they are exported by the
@@ -203,7 +208,10 @@ pub unsafe fn entry(
                 is_null: true,
                 code: make_sqlstate(rejection.sqlstate.unwrap_or(rejection.reason.sqlstate())),
                 message: palloc_cstring(&rejection.message),
-                detail: rejection.detail.as_deref().map_or(std::ptr::null_mut(), palloc_cstring),
+                detail: rejection
+                    .detail
+                    .as_deref()
+                    .map_or(std::ptr::null_mut(), palloc_cstring),
             },
         })
     };
@@ -222,7 +230,11 @@ pub unsafe fn entry(
             if !outcome.detail.is_null() {
                 errdetail(c"%s".as_ptr(), outcome.detail);
             }
-            errfinish(c"errors.rs".as_ptr(), line!() as c_int, c"revocation".as_ptr());
+            errfinish(
+                c"errors.rs".as_ptr(),
+                line!() as c_int,
+                c"revocation".as_ptr(),
+            );
         }
         unreachable!("errstart at ERROR level always reports")
     }

@@ -6,8 +6,8 @@
 use crate::cache::{self, read_latest};
 use crate::keys::{alg_name, Material, RawKey};
 use base64::Engine;
-use pgrx::prelude::*;
 use pgrx::datum::Interval;
+use pgrx::prelude::*;
 use pgrx::{pg_sys, JsonB};
 use serde_json::{Map, Value};
 
@@ -27,11 +27,19 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 fn invalid(message: String) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message);
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message
+    );
 }
 
 fn no_key(message: String) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message);
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        message
+    );
 }
 
 /// A random `jti`: 128 bits from the server's strong random source, base64url.
@@ -69,16 +77,30 @@ fn jwt_sign(
     };
     if let Some(dbs) = dbs {
         // Scoped at issuance: the token may reach these databases only.
-        let names: Vec<String> = dbs.into_iter().flatten().filter(|d| !d.is_empty()).collect();
+        let names: Vec<String> = dbs
+            .into_iter()
+            .flatten()
+            .filter(|d| !d.is_empty())
+            .collect();
         if names.is_empty() {
             invalid("dbs must list at least one database".into());
         }
-        claims.insert(crate::settings::databases_claim().into(), Value::from(names));
+        claims.insert(
+            crate::settings::databases_claim().into(),
+            Value::from(names),
+        );
     }
-    claims.entry("jti").or_insert_with(|| Value::from(new_jti()));
-    claims.entry("iat").or_insert_with(|| Value::from(now.floor() as i64));
+    claims
+        .entry("jti")
+        .or_insert_with(|| Value::from(new_jti()));
+    claims
+        .entry("iat")
+        .or_insert_with(|| Value::from(now.floor() as i64));
     if !claims.contains_key("exp") {
-        claims.insert("exp".into(), Value::from((now.floor() + lifetime).ceil() as i64));
+        claims.insert(
+            "exp".into(),
+            Value::from((now.floor() + lifetime).ceil() as i64),
+        );
     }
     check_claims(&claims);
 
@@ -89,7 +111,10 @@ fn jwt_sign(
         private_key: key.private_key.as_deref(),
     };
     let material = Material::parse(&key.alg, raw).unwrap_or_else(|why| {
-        no_key(format!("signing key {} is not valid: {why}", crate::errors::quoted(&key.kid)))
+        no_key(format!(
+            "signing key {} is not valid: {why}",
+            crate::errors::quoted(&key.kid)
+        ))
     });
     let Some(signer) = material.signer.as_ref() else {
         no_key(format!(
@@ -158,7 +183,10 @@ fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
 
     if let Some(kid) = kid {
         let Some(key) = all.into_iter().find(|c| c.kid == kid) else {
-            no_key(format!("unknown signing key {}", crate::errors::quoted(kid)));
+            no_key(format!(
+                "unknown signing key {}",
+                crate::errors::quoted(kid)
+            ));
         };
         // A key with a retirement time, even a future one, has been superseded: it only verifies.
         if !in_use(&key) || key.retired_at.is_some() {

@@ -89,11 +89,18 @@ fn import_one(jwk: &Value) -> (String, String, String) {
     };
     let kty = member(jwk, &kid, "kty");
     if kty == "oct" {
-        refused(&kid, "symmetric (oct) keys cannot be imported; add a shared secret with jwt_add_key");
+        refused(
+            &kid,
+            "symmetric (oct) keys cannot be imported; add a shared secret with jwt_add_key",
+        );
     }
     let alg_text = member(jwk, &kid, "alg");
-    let alg = crate::keys::parse_alg(alg_text)
-        .unwrap_or_else(|| refused(&kid, format!("alg \"{}\" is not supported", alg_text.escape_default())));
+    let alg = crate::keys::parse_alg(alg_text).unwrap_or_else(|| {
+        refused(
+            &kid,
+            format!("alg \"{}\" is not supported", alg_text.escape_default()),
+        )
+    });
     match jwk.get("use") {
         None => {}
         Some(Value::String(u)) if u == "sig" => {}
@@ -108,41 +115,71 @@ fn import_one(jwk: &Value) -> (String, String, String) {
         ("RSA", Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
         | ("RSA", Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => {
             let strip = |v: Vec<u8>| v.into_iter().skip_while(|b| *b == 0).collect::<Vec<u8>>();
-            PublicKey::Rsa { n: strip(bytes(jwk, &kid, "n")), e: strip(bytes(jwk, &kid, "e")) }
+            PublicKey::Rsa {
+                n: strip(bytes(jwk, &kid, "n")),
+                e: strip(bytes(jwk, &kid, "e")),
+            }
         }
         ("EC", Algorithm::ES256 | Algorithm::ES384) => {
             let curve = match member(jwk, &kid, "crv") {
                 "P-256" => Curve::P256,
                 "P-384" => Curve::P384,
-                other => refused(&kid, format!("curve \"{}\" is not supported", other.escape_default())),
+                other => refused(
+                    &kid,
+                    format!("curve \"{}\" is not supported", other.escape_default()),
+                ),
             };
-            let wanted = if alg == Algorithm::ES256 { Curve::P256 } else { Curve::P384 };
+            let wanted = if alg == Algorithm::ES256 {
+                Curve::P256
+            } else {
+                Curve::P384
+            };
             if curve != wanted {
                 refused(
                     &kid,
-                    format!("{} needs a {} key, got {}", alg_name(alg), wanted.name(), curve.name()),
+                    format!(
+                        "{} needs a {} key, got {}",
+                        alg_name(alg),
+                        wanted.name(),
+                        curve.name()
+                    ),
                 );
             }
             let (x, y) = (bytes(jwk, &kid, "x"), bytes(jwk, &kid, "y"));
             let len = curve.coordinate_len();
             if x.len() != len || y.len() != len {
-                refused(&kid, format!("{} coordinates must be {len} bytes", curve.name()));
+                refused(
+                    &kid,
+                    format!("{} coordinates must be {len} bytes", curve.name()),
+                );
             }
-            PublicKey::Ec { curve, point: [vec![4], x, y].concat() }
+            PublicKey::Ec {
+                curve,
+                point: [vec![4], x, y].concat(),
+            }
         }
         ("OKP", Algorithm::EdDSA) => {
             if member(jwk, &kid, "crv") != "Ed25519" {
                 refused(&kid, "EdDSA here means the curve Ed25519");
             }
-            PublicKey::Ed25519 { x: bytes(jwk, &kid, "x") }
+            PublicKey::Ed25519 {
+                x: bytes(jwk, &kid, "x"),
+            }
         }
         (kty, _) => refused(
             &kid,
-            format!("alg {} does not fit key type \"{}\"", alg_name(alg), kty.escape_default()),
+            format!(
+                "alg {} does not fit key type \"{}\"",
+                alg_name(alg),
+                kty.escape_default()
+            ),
         ),
     };
     let pem = public.to_pem();
-    let raw = RawKey { public_key: Some(&pem), ..RawKey::default() };
+    let raw = RawKey {
+        public_key: Some(&pem),
+        ..RawKey::default()
+    };
     if let Err(why) = Material::parse(alg_name(alg), raw) {
         refused(&kid, why);
     }
@@ -154,7 +191,14 @@ fn import_one(jwk: &Value) -> (String, String, String) {
 #[pg_extern(stable, strict, sql = false)]
 fn _jwks_keys(
     jwks: JsonB,
-) -> TableIterator<'static, (name!(kid, String), name!(alg, String), name!(public_key, String))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(kid, String),
+        name!(alg, String),
+        name!(public_key, String),
+    ),
+> {
     let Some(Value::Array(keys)) = jwks.0.get("keys") else {
         ereport!(
             ERROR,

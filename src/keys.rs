@@ -26,11 +26,17 @@ const ALGORITHMS: [(&str, Algorithm); 12] = [
 ];
 
 pub fn parse_alg(name: &str) -> Option<Algorithm> {
-    ALGORITHMS.iter().find(|(n, _)| *n == name).map(|(_, alg)| *alg)
+    ALGORITHMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, alg)| *alg)
 }
 
 pub fn alg_name(alg: Algorithm) -> &'static str {
-    ALGORITHMS.iter().find(|(_, a)| *a == alg).map_or("unsupported", |(name, _)| name)
+    ALGORITHMS
+        .iter()
+        .find(|(_, a)| *a == alg)
+        .map_or("unsupported", |(name, _)| name)
 }
 
 /// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
@@ -123,12 +129,20 @@ impl Material {
             }
         };
 
-        Ok(Material { alg, verifier, signer, public: Some(public) })
+        Ok(Material {
+            alg,
+            verifier,
+            signer,
+            public: Some(public),
+        })
     }
 
     fn hmac(alg: Algorithm, min: usize, raw: RawKey<'_>) -> Result<Material, String> {
         if raw.public_key.is_some() || raw.private_key.is_some() {
-            return Err(format!("an {} key is a shared secret; it has no public or private key", alg_name(alg)));
+            return Err(format!(
+                "an {} key is a shared secret; it has no public or private key",
+                alg_name(alg)
+            ));
         }
         let secret = raw
             .secret
@@ -151,7 +165,12 @@ impl Material {
         let decoding = DecodingKey::from_secret(secret).map_err(|e| e.to_string())?;
         let verifier = make_verifier(alg, &decoding)?;
         let signer = EncodingKey::from_secret(secret).map_err(|e| e.to_string())?;
-        Ok(Material { alg, verifier, signer: Some(signer), public: None })
+        Ok(Material {
+            alg,
+            verifier,
+            signer: Some(signer),
+            public: None,
+        })
     }
 }
 
@@ -168,12 +187,19 @@ fn public_key_form(secret: &[u8]) -> Option<&'static str> {
     if is_der(secret) {
         return Some("a DER public key");
     }
-    let text: Vec<u8> = secret.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = secret
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let engines = [
         &base64::engine::general_purpose::STANDARD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    if engines.iter().any(|e| e.decode(&text).is_ok_and(|bytes| is_der(&bytes))) {
+    if engines
+        .iter()
+        .any(|e| e.decode(&text).is_ok_and(|bytes| is_der(&bytes)))
+    {
         return Some("a base64 public key");
     }
     let jwk = serde_json::from_slice::<serde_json::Value>(secret.trim_ascii());
@@ -205,11 +231,25 @@ fn check_family(alg: Algorithm, public: &PublicKey) -> Result<(), String> {
             }
             Ok(())
         }
-        (Algorithm::ES256, PublicKey::Ec { curve: Curve::P256, .. })
-        | (Algorithm::ES384, PublicKey::Ec { curve: Curve::P384, .. }) => Ok(()),
+        (
+            Algorithm::ES256,
+            PublicKey::Ec {
+                curve: Curve::P256, ..
+            },
+        )
+        | (
+            Algorithm::ES384,
+            PublicKey::Ec {
+                curve: Curve::P384, ..
+            },
+        ) => Ok(()),
         (Algorithm::ES256 | Algorithm::ES384, PublicKey::Ec { curve, .. }) => Err(format!(
             "{name} needs a {} key, got {}",
-            if alg == Algorithm::ES256 { "P-256" } else { "P-384" },
+            if alg == Algorithm::ES256 {
+                "P-256"
+            } else {
+                "P-384"
+            },
             curve.name()
         )),
         (Algorithm::EdDSA, PublicKey::Ed25519 { .. }) => Ok(()),
@@ -237,12 +277,16 @@ fn make_verifier(alg: Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifie
 
 /// Signs a fixed message with the private key and checks it with the public one, so a private
 /// key that belongs to some other public key is refused at insert, not discovered by a client.
-fn check_pair(alg: Algorithm, signer: &EncodingKey, verifier: &dyn JwtVerifier) -> Result<(), String> {
+fn check_pair(
+    alg: Algorithm,
+    signer: &EncodingKey,
+    verifier: &dyn JwtVerifier,
+) -> Result<(), String> {
     const PROBE: &[u8] = b"revocation: does this private key match its public key?";
     let signature = jsonwebtoken::crypto::sign(PROBE, signer, alg)
         .map_err(|_| format!("the private key cannot sign {}", alg_name(alg)))?;
-    let raw = base64_url_decode(&signature)
-        .ok_or("the private key produced an unreadable signature")?;
+    let raw =
+        base64_url_decode(&signature).ok_or("the private key produced an unreadable signature")?;
     verifier
         .verify(PROBE, &raw)
         .map_err(|_| "the private key does not belong to the public key".to_string())
@@ -250,7 +294,9 @@ fn check_pair(alg: Algorithm, signer: &EncodingKey, verifier: &dyn JwtVerifier) 
 
 pub fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
 }
 
 /// Parses `revocation.legacy_secrets`: shared secrets from before the key table, separated by
@@ -283,7 +329,10 @@ pub fn parse_legacy_secrets(text: &str) -> Result<Vec<(Algorithm, Vec<u8>)>, Str
             .decode(padded)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(padded))
             .map_err(|_| format!("entry {n} is not base64"))?;
-        let raw = RawKey { secret: Some(&secret), ..RawKey::default() };
+        let raw = RawKey {
+            secret: Some(&secret),
+            ..RawKey::default()
+        };
         let material = Material::parse(alg, raw).map_err(|why| format!("entry {n}: {why}"))?;
         secrets.push((material.alg, secret));
     }
@@ -364,7 +413,10 @@ mod tests {
         assert_eq!(parse_legacy_secrets("").unwrap().len(), 0);
         let two = format!("{}, HS512:{}", b64(32), b64(64));
         let parsed = parse_legacy_secrets(&two).unwrap();
-        assert_eq!(parsed.iter().map(|(a, _)| *a).collect::<Vec<_>>(), [Algorithm::HS256, Algorithm::HS512]);
+        assert_eq!(
+            parsed.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            [Algorithm::HS256, Algorithm::HS512]
+        );
         for (text, error) in [
             (b64(16), "entry 1: an HS256 secret must be at least 32 bytes, got 16".to_string()),
             (format!("{},HS384:{}", b64(32), b64(32)), "entry 2: an HS384 secret must be at least 48 bytes, got 32".into()),
@@ -380,26 +432,57 @@ mod tests {
     fn hmac_secret_lengths_follow_rfc_7518() {
         for (alg, min) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
             let short = vec![7u8; min - 1];
-            let err = Material::parse(alg, RawKey { secret: Some(&short), ..Default::default() })
-                .err()
-                .unwrap();
-            assert_eq!(err, format!("an {alg} secret must be at least {min} bytes, got {}", min - 1));
+            let err = Material::parse(
+                alg,
+                RawKey {
+                    secret: Some(&short),
+                    ..Default::default()
+                },
+            )
+            .err()
+            .unwrap();
+            assert_eq!(
+                err,
+                format!(
+                    "an {alg} secret must be at least {min} bytes, got {}",
+                    min - 1
+                )
+            );
             let ok = vec![7u8; min];
-            assert!(Material::parse(alg, RawKey { secret: Some(&ok), ..Default::default() }).is_ok());
+            assert!(Material::parse(
+                alg,
+                RawKey {
+                    secret: Some(&ok),
+                    ..Default::default()
+                }
+            )
+            .is_ok());
         }
     }
 
     #[test]
     fn a_pem_text_is_not_an_hmac_secret() {
         let pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\n-----END PUBLIC KEY-----\n";
-        let err = Material::parse("HS256", RawKey { secret: Some(pem), ..Default::default() })
-            .err()
-            .unwrap();
-        assert_eq!(err, "the HS256 secret looks like a PEM key; a public key is not a shared secret");
-        let mut ed = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        let err = Material::parse(
+            "HS256",
+            RawKey {
+                secret: Some(pem),
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            "the HS256 secret looks like a PEM key; a public key is not a shared secret"
+        );
+        let mut ed = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
         ed.extend([7u8; 32]);
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ed);
-        let jwk = br#" {"kty":"OKP","crv":"Ed25519","x":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}"#;
+        let jwk =
+            br#" {"kty":"OKP","crv":"Ed25519","x":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}"#;
         let bom_pem = [&b"\xef\xbb\xbfkey:\n"[..], &pem[..]].concat();
         for (secret, form) in [
             (&ed[..], "a DER public key"),
@@ -407,10 +490,19 @@ mod tests {
             (&jwk[..], "a JWK"),
             (&bom_pem[..], "a PEM key"),
         ] {
-            let err = Material::parse("HS256", RawKey { secret: Some(secret), ..Default::default() })
-                .err()
-                .unwrap();
-            assert_eq!(err, format!("the HS256 secret looks like {form}; a public key is not a shared secret"));
+            let err = Material::parse(
+                "HS256",
+                RawKey {
+                    secret: Some(secret),
+                    ..Default::default()
+                },
+            )
+            .err()
+            .unwrap();
+            assert_eq!(
+                err,
+                format!("the HS256 secret looks like {form}; a public key is not a shared secret")
+            );
         }
     }
 
@@ -418,9 +510,15 @@ mod tests {
     fn asymmetric_keys_need_a_public_key() {
         let err = Material::parse("RS256", RawKey::default()).err().unwrap();
         assert_eq!(err, "an RS256 key needs a public key in PEM form");
-        let err = Material::parse("ES256", RawKey { secret: Some(b"x"), ..Default::default() })
-            .err()
-            .unwrap();
+        let err = Material::parse(
+            "ES256",
+            RawKey {
+                secret: Some(b"x"),
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
         assert_eq!(err, "an ES256 key takes a public key, not a secret");
     }
 
@@ -456,18 +554,30 @@ mod tests {
     fn spki_reader_refuses_what_it_cannot_vouch_for() {
         use crate::der::public_key_from_spki;
         // An Ed25519 SPKI, then the same with a byte too many, too few, and trailing junk.
-        let mut ed = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        let mut ed = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
         ed.extend([7u8; 32]);
-        assert_eq!(public_key_from_spki(&ed).unwrap(), PublicKey::Ed25519 { x: vec![7; 32] });
+        assert_eq!(
+            public_key_from_spki(&ed).unwrap(),
+            PublicKey::Ed25519 { x: vec![7; 32] }
+        );
         let mut long = ed.clone();
         long.push(0);
-        assert_eq!(public_key_from_spki(&long).unwrap_err(), "the key has trailing bytes");
+        assert_eq!(
+            public_key_from_spki(&long).unwrap_err(),
+            "the key has trailing bytes"
+        );
         assert!(public_key_from_spki(&ed[..ed.len() - 1]).is_err());
         // A compressed P-256 point.
-        let mut ec = vec![0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
-                          0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
-                          0x22, 0x00, 0x02];
+        let mut ec = vec![
+            0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00, 0x02,
+        ];
         ec.extend([9u8; 32]);
-        assert_eq!(public_key_from_spki(&ec).unwrap_err(), "the P-256 point must be uncompressed");
+        assert_eq!(
+            public_key_from_spki(&ec).unwrap_err(),
+            "the P-256 point must be uncompressed"
+        );
     }
 }

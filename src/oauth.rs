@@ -24,7 +24,11 @@ pub fn percent_encode(text: &str) -> String {
 }
 
 fn invalid(message: &'static str) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message);
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message
+    );
 }
 
 /// The authorize URL for the given client; `state` is the caller's anti-forgery value and must
@@ -49,7 +53,11 @@ pub fn authorize_url(
     if !redirect_ok {
         return Err("redirect_uri must be https, or http on localhost");
     }
-    let scopes: Vec<&str> = scopes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let scopes: Vec<&str> = scopes
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
     if scopes.is_empty() {
         return Err("at least one scope is needed");
     }
@@ -69,8 +77,10 @@ pub fn authorize_url(
     if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
         params.push(("login_hint", hint.to_string()));
     }
-    let query: Vec<String> =
-        params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
     Ok(format!("{ENDPOINT}?{}", query.join("&")))
 }
 

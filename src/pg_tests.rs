@@ -42,7 +42,12 @@ mod tests {
     }
 
     fn hs256(header: &str, payload: &str) -> String {
-        token(header, payload, Algorithm::HS256, &EncodingKey::from_secret(SECRET.as_bytes()).unwrap())
+        token(
+            header,
+            payload,
+            Algorithm::HS256,
+            &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        )
     }
 
     /// A payload that is valid now, with `extra` claims spliced in.
@@ -112,13 +117,18 @@ mod tests {
         )
         .unwrap();
         let args: Vec<Option<String>> = args.iter().map(|a| Some(a.to_string())).collect();
-        Spi::get_one_with_args::<String>("SELECT pg_temp.try_sql($1, $2)", &[sql.into(), args.into()])
-            .unwrap()
-            .unwrap()
+        Spi::get_one_with_args::<String>(
+            "SELECT pg_temp.try_sql($1, $2)",
+            &[sql.into(), args.into()],
+        )
+        .unwrap()
+        .unwrap()
     }
 
     fn key_count() -> i64 {
-        Spi::get_one::<i64>("SELECT count(*) FROM revocation.signing_keys").unwrap().unwrap()
+        Spi::get_one::<i64>("SELECT count(*) FROM revocation.signing_keys")
+            .unwrap()
+            .unwrap()
     }
 
     // ---- every algorithm, signed here and verified ----
@@ -232,7 +242,9 @@ mod tests {
         Spi::run("SELECT revocation.jwt_sign('{}', 'pub')").unwrap();
     }
 
-    #[pg_test(error = "signing key \"gone\" is retired or not yet in use; such a key only verifies")]
+    #[pg_test(
+        error = "signing key \"gone\" is retired or not yet in use; such a key only verifies"
+    )]
     fn sign_refuses_a_retired_key() {
         Spi::run(
             "SELECT revocation.jwt_add_key('gone', 'HS256', secret => decode(repeat('11', 32), 'hex'), \
@@ -275,43 +287,261 @@ mod tests {
         let other_key = EncodingKey::from_secret(b"another secret, also 32 bytes lo").unwrap();
         let rsa_other = EncodingKey::from_rsa_pem(RSA_OTHER_KEY.as_bytes()).unwrap();
         let cases: Vec<(&str, String, &str, &str)> = vec![
-            ("empty", String::new(), "malformed", "28J01: token must have three segments separated by dots"),
-            ("two segments", "a.b".into(), "malformed", "28J01: token must have three segments separated by dots"),
-            ("four segments", "a.b.c.d".into(), "malformed", "28J01: token must have three segments separated by dots"),
-            ("jwe", "a.b.c.d.e".into(), "malformed", "28J01: encrypted tokens (JWE) are not supported"),
-            ("padded header", format!("{}=.{}", b64(ok_header.as_bytes()), valid.split_once('.').unwrap().1), "malformed", "28J01: token header is not base64url"),
-            ("header not json", format!("{}.e30.", b64(b"hello")), "malformed", "28J01: token header is not a JSON object"),
-            ("no alg", hs256(r#"{"kid":"k"}"#, &claims("")), "malformed", "28J01: token header has no alg"),
-            ("crit", hs256(r#"{"alg":"HS256","kid":"k","crit":["exp"]}"#, &claims("")), "malformed", "28J01: token header lists critical extensions, which are not supported"),
-            ("kid number", hs256(r#"{"alg":"HS256","kid":7}"#, &claims("")), "malformed", "28J01: token header kid is not a string"),
-            ("payload not object", hs256(ok_header, "[1]"), "malformed", "28J01: token payload is not a JSON object"),
-            ("too large", format!("{}.{}.x", b64(ok_header.as_bytes()), "a".repeat(20_000)), "too_large", "28J02: token is too long"),
-            ("alg none", format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(claims("").as_bytes())), "algorithm_not_allowed", "28J03: token algorithm \"none\" is not allowed"),
-            ("alg NONE with signature", format!("{}.{}.c2ln", b64(br#"{"alg":"NONE","kid":"k"}"#), b64(claims("").as_bytes())), "algorithm_not_allowed", "28J03: token algorithm \"NONE\" is not allowed"),
-            ("alg mismatch", hs256(r#"{"alg":"HS256","kid":"rsa"}"#, &claims("")), "algorithm_not_allowed", "28J03: token algorithm \"HS256\" does not match signing key \"rsa\""),
-            ("unknown kid", hs256(r#"{"alg":"HS256","kid":"nope"}"#, &claims("")), "unknown_key", "28J04: unknown signing key \"nope\""),
-            ("no key for alg", token(r#"{"alg":"ES256"}"#, &claims(""), Algorithm::ES256, &EncodingKey::from_ec_pem(P256_KEY.as_bytes()).unwrap()), "unknown_key", "28J04: no signing key for algorithm ES256 is in use"),
-            ("retired key", hs256(r#"{"alg":"HS256","kid":"retired"}"#, &claims("")), "key_inactive", "28J05: signing key \"retired\" is not in use at this time"),
-            ("wrong secret", token(ok_header, &claims(""), Algorithm::HS256, &other_key), "bad_signature", "28J06: invalid token signature"),
-            ("wrong rsa key", token(r#"{"alg":"RS256","kid":"rsa"}"#, &claims(""), Algorithm::RS256, &rsa_other), "bad_signature", "28J06: invalid token signature"),
-            ("expired and wrong key", token(ok_header, &format!(r#"{{"exp":{}}}"#, n - 3600), Algorithm::HS256, &other_key), "bad_signature", "28J06: invalid token signature"),
-            ("no exp", hs256(ok_header, r#"{"sub":"a"}"#), "invalid_claim", "28J07: token has no exp claim"),
-            ("exp string", hs256(ok_header, &format!(r#"{{"exp":"{}"}}"#, n + 600)), "invalid_claim", "28J07: invalid exp claim"),
-            ("exp negative", hs256(ok_header, r#"{"exp":-1}"#), "invalid_claim", "28J07: invalid exp claim"),
-            ("exp huge", hs256(ok_header, r#"{"exp":1e300}"#), "invalid_claim", "28J07: invalid exp claim"),
-            ("nbf null", hs256(ok_header, &claims(r#""nbf":null"#)), "invalid_claim", "28J07: invalid nbf claim"),
-            ("jti number", hs256(ok_header, &format!(r#"{{"exp":{},"jti":5}}"#, n + 600)), "invalid_claim", "28J07: invalid jti claim"),
-            ("jti too long", hs256(ok_header, &format!(r#"{{"exp":{},"jti":"{}"}}"#, n + 600, "j".repeat(257))), "invalid_claim", "28J07: invalid jti claim"),
-            ("sub number", hs256(ok_header, &claims(r#""sub":42"#).replace(r#""sub":"alice","#, "")), "invalid_claim", "28J07: invalid sub claim"),
-            ("aud number", hs256(ok_header, &claims(r#""aud":7"#)), "invalid_claim", "28J07: invalid aud claim"),
-            ("iss object", hs256(ok_header, &claims(r#""iss":{}"#)), "invalid_claim", "28J07: invalid iss claim"),
-            ("nul in payload", hs256(ok_header, &claims(r#""name":"a\u0000b""#)), "malformed", "28J01: token payload contains a NUL character, which PostgreSQL cannot store"),
-            ("expired", hs256(ok_header, &format!(r#"{{"exp":{}}}"#, n - 31)), "expired", "28J08: token has expired"),
-            ("nbf future", hs256(ok_header, &claims(&format!(r#""nbf":{}"#, n + 120))), "not_yet_valid", "28J09: token is not yet valid"),
-            ("iat future", hs256(ok_header, &claims(&format!(r#""iat":{}"#, n + 120))), "not_yet_valid", "28J09: token was issued in the future"),
-            ("dbs not listed", hs256(ok_header, &claims(r#""dbs":["other"]"#)), "database_not_allowed", "28J12: token is not valid for database \"pgrx_tests\""),
-            ("dbs empty", hs256(ok_header, &claims(r#""dbs":[]"#)), "invalid_claim", "28J07: invalid dbs claim"),
-            ("dbs string", hs256(ok_header, &claims(r#""dbs":"pgrx_tests""#)), "invalid_claim", "28J07: invalid dbs claim"),
+            (
+                "empty",
+                String::new(),
+                "malformed",
+                "28J01: token must have three segments separated by dots",
+            ),
+            (
+                "two segments",
+                "a.b".into(),
+                "malformed",
+                "28J01: token must have three segments separated by dots",
+            ),
+            (
+                "four segments",
+                "a.b.c.d".into(),
+                "malformed",
+                "28J01: token must have three segments separated by dots",
+            ),
+            (
+                "jwe",
+                "a.b.c.d.e".into(),
+                "malformed",
+                "28J01: encrypted tokens (JWE) are not supported",
+            ),
+            (
+                "padded header",
+                format!(
+                    "{}=.{}",
+                    b64(ok_header.as_bytes()),
+                    valid.split_once('.').unwrap().1
+                ),
+                "malformed",
+                "28J01: token header is not base64url",
+            ),
+            (
+                "header not json",
+                format!("{}.e30.", b64(b"hello")),
+                "malformed",
+                "28J01: token header is not a JSON object",
+            ),
+            (
+                "no alg",
+                hs256(r#"{"kid":"k"}"#, &claims("")),
+                "malformed",
+                "28J01: token header has no alg",
+            ),
+            (
+                "crit",
+                hs256(r#"{"alg":"HS256","kid":"k","crit":["exp"]}"#, &claims("")),
+                "malformed",
+                "28J01: token header lists critical extensions, which are not supported",
+            ),
+            (
+                "kid number",
+                hs256(r#"{"alg":"HS256","kid":7}"#, &claims("")),
+                "malformed",
+                "28J01: token header kid is not a string",
+            ),
+            (
+                "payload not object",
+                hs256(ok_header, "[1]"),
+                "malformed",
+                "28J01: token payload is not a JSON object",
+            ),
+            (
+                "too large",
+                format!("{}.{}.x", b64(ok_header.as_bytes()), "a".repeat(20_000)),
+                "too_large",
+                "28J02: token is too long",
+            ),
+            (
+                "alg none",
+                format!(
+                    "{}.{}.",
+                    b64(br#"{"alg":"none"}"#),
+                    b64(claims("").as_bytes())
+                ),
+                "algorithm_not_allowed",
+                "28J03: token algorithm \"none\" is not allowed",
+            ),
+            (
+                "alg NONE with signature",
+                format!(
+                    "{}.{}.c2ln",
+                    b64(br#"{"alg":"NONE","kid":"k"}"#),
+                    b64(claims("").as_bytes())
+                ),
+                "algorithm_not_allowed",
+                "28J03: token algorithm \"NONE\" is not allowed",
+            ),
+            (
+                "alg mismatch",
+                hs256(r#"{"alg":"HS256","kid":"rsa"}"#, &claims("")),
+                "algorithm_not_allowed",
+                "28J03: token algorithm \"HS256\" does not match signing key \"rsa\"",
+            ),
+            (
+                "unknown kid",
+                hs256(r#"{"alg":"HS256","kid":"nope"}"#, &claims("")),
+                "unknown_key",
+                "28J04: unknown signing key \"nope\"",
+            ),
+            (
+                "no key for alg",
+                token(
+                    r#"{"alg":"ES256"}"#,
+                    &claims(""),
+                    Algorithm::ES256,
+                    &EncodingKey::from_ec_pem(P256_KEY.as_bytes()).unwrap(),
+                ),
+                "unknown_key",
+                "28J04: no signing key for algorithm ES256 is in use",
+            ),
+            (
+                "retired key",
+                hs256(r#"{"alg":"HS256","kid":"retired"}"#, &claims("")),
+                "key_inactive",
+                "28J05: signing key \"retired\" is not in use at this time",
+            ),
+            (
+                "wrong secret",
+                token(ok_header, &claims(""), Algorithm::HS256, &other_key),
+                "bad_signature",
+                "28J06: invalid token signature",
+            ),
+            (
+                "wrong rsa key",
+                token(
+                    r#"{"alg":"RS256","kid":"rsa"}"#,
+                    &claims(""),
+                    Algorithm::RS256,
+                    &rsa_other,
+                ),
+                "bad_signature",
+                "28J06: invalid token signature",
+            ),
+            (
+                "expired and wrong key",
+                token(
+                    ok_header,
+                    &format!(r#"{{"exp":{}}}"#, n - 3600),
+                    Algorithm::HS256,
+                    &other_key,
+                ),
+                "bad_signature",
+                "28J06: invalid token signature",
+            ),
+            (
+                "no exp",
+                hs256(ok_header, r#"{"sub":"a"}"#),
+                "invalid_claim",
+                "28J07: token has no exp claim",
+            ),
+            (
+                "exp string",
+                hs256(ok_header, &format!(r#"{{"exp":"{}"}}"#, n + 600)),
+                "invalid_claim",
+                "28J07: invalid exp claim",
+            ),
+            (
+                "exp negative",
+                hs256(ok_header, r#"{"exp":-1}"#),
+                "invalid_claim",
+                "28J07: invalid exp claim",
+            ),
+            (
+                "exp huge",
+                hs256(ok_header, r#"{"exp":1e300}"#),
+                "invalid_claim",
+                "28J07: invalid exp claim",
+            ),
+            (
+                "nbf null",
+                hs256(ok_header, &claims(r#""nbf":null"#)),
+                "invalid_claim",
+                "28J07: invalid nbf claim",
+            ),
+            (
+                "jti number",
+                hs256(ok_header, &format!(r#"{{"exp":{},"jti":5}}"#, n + 600)),
+                "invalid_claim",
+                "28J07: invalid jti claim",
+            ),
+            (
+                "jti too long",
+                hs256(
+                    ok_header,
+                    &format!(r#"{{"exp":{},"jti":"{}"}}"#, n + 600, "j".repeat(257)),
+                ),
+                "invalid_claim",
+                "28J07: invalid jti claim",
+            ),
+            (
+                "sub number",
+                hs256(
+                    ok_header,
+                    &claims(r#""sub":42"#).replace(r#""sub":"alice","#, ""),
+                ),
+                "invalid_claim",
+                "28J07: invalid sub claim",
+            ),
+            (
+                "aud number",
+                hs256(ok_header, &claims(r#""aud":7"#)),
+                "invalid_claim",
+                "28J07: invalid aud claim",
+            ),
+            (
+                "iss object",
+                hs256(ok_header, &claims(r#""iss":{}"#)),
+                "invalid_claim",
+                "28J07: invalid iss claim",
+            ),
+            (
+                "nul in payload",
+                hs256(ok_header, &claims(r#""name":"a\u0000b""#)),
+                "malformed",
+                "28J01: token payload contains a NUL character, which PostgreSQL cannot store",
+            ),
+            (
+                "expired",
+                hs256(ok_header, &format!(r#"{{"exp":{}}}"#, n - 31)),
+                "expired",
+                "28J08: token has expired",
+            ),
+            (
+                "nbf future",
+                hs256(ok_header, &claims(&format!(r#""nbf":{}"#, n + 120))),
+                "not_yet_valid",
+                "28J09: token is not yet valid",
+            ),
+            (
+                "iat future",
+                hs256(ok_header, &claims(&format!(r#""iat":{}"#, n + 120))),
+                "not_yet_valid",
+                "28J09: token was issued in the future",
+            ),
+            (
+                "dbs not listed",
+                hs256(ok_header, &claims(r#""dbs":["other"]"#)),
+                "database_not_allowed",
+                "28J12: token is not valid for database \"pgrx_tests\"",
+            ),
+            (
+                "dbs empty",
+                hs256(ok_header, &claims(r#""dbs":[]"#)),
+                "invalid_claim",
+                "28J07: invalid dbs claim",
+            ),
+            (
+                "dbs string",
+                hs256(ok_header, &claims(r#""dbs":"pgrx_tests""#)),
+                "invalid_claim",
+                "28J07: invalid dbs claim",
+            ),
         ];
         for (name, token, expected_reason, expected_error) in cases {
             assert_eq!(reason(&token), expected_reason, "{name}");
@@ -326,15 +556,38 @@ mod tests {
         let h = r#"{"alg":"HS256","kid":"k"}"#;
         // 29 s past exp is inside the default 30 s leeway; a float exp is legal.
         let j = r#""jti":"t""#;
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{}}}"#, n - 29))), (true, None));
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{}.75}}"#, n + 600))), (true, None));
-        assert_eq!(verdict(&hs256(h, &format!(r#"{{{j},"exp":{},"nbf":{}}}"#, n + 600, n + 20))), (true, None));
+        assert_eq!(
+            verdict(&hs256(h, &format!(r#"{{{j},"exp":{}}}"#, n - 29))),
+            (true, None)
+        );
+        assert_eq!(
+            verdict(&hs256(h, &format!(r#"{{{j},"exp":{}.75}}"#, n + 600))),
+            (true, None)
+        );
+        assert_eq!(
+            verdict(&hs256(
+                h,
+                &format!(r#"{{{j},"exp":{},"nbf":{}}}"#, n + 600, n + 20)
+            )),
+            (true, None)
+        );
         Spi::run("SET revocation.leeway = 0").unwrap();
-        assert_eq!(reason(&hs256(h, &format!(r#"{{"exp":{}}}"#, n - 1))), "expired");
-        assert_eq!(reason(&hs256(h, &format!(r#"{{"exp":{},"nbf":{}}}"#, n + 600, n + 20))), "not_yet_valid");
+        assert_eq!(
+            reason(&hs256(h, &format!(r#"{{"exp":{}}}"#, n - 1))),
+            "expired"
+        );
+        assert_eq!(
+            reason(&hs256(
+                h,
+                &format!(r#"{{"exp":{},"nbf":{}}}"#, n + 600, n + 20)
+            )),
+            "not_yet_valid"
+        );
     }
 
-    #[pg_test(error = "301 s is outside the valid range for parameter \"revocation.leeway\" (0 .. 300)")]
+    #[pg_test(
+        error = "301 s is outside the valid range for parameter \"revocation.leeway\" (0 .. 300)"
+    )]
     fn leeway_is_bounded() {
         Spi::run("SET revocation.leeway = 301").unwrap();
     }
@@ -345,17 +598,41 @@ mod tests {
         let h = r#"{"alg":"HS256","kid":"k"}"#;
         Spi::run("SET revocation.audience = 'api'").unwrap();
         assert_eq!(verdict(&hs256(h, &claims(r#""aud":"api""#))), (true, None));
-        assert_eq!(verdict(&hs256(h, &claims(r#""aud":["x","api"]"#))), (true, None));
-        assert_eq!(reason(&hs256(h, &claims(r#""aud":["x"]"#))), "audience_mismatch");
-        assert_eq!(reason(&hs256(h, &claims(r#""aud":[]"#))), "audience_mismatch");
-        assert_eq!(reason(&hs256(h, &claims(r#""aud":"API""#))), "audience_mismatch");
+        assert_eq!(
+            verdict(&hs256(h, &claims(r#""aud":["x","api"]"#))),
+            (true, None)
+        );
+        assert_eq!(
+            reason(&hs256(h, &claims(r#""aud":["x"]"#))),
+            "audience_mismatch"
+        );
+        assert_eq!(
+            reason(&hs256(h, &claims(r#""aud":[]"#))),
+            "audience_mismatch"
+        );
+        assert_eq!(
+            reason(&hs256(h, &claims(r#""aud":"API""#))),
+            "audience_mismatch"
+        );
         assert_eq!(reason(&hs256(h, &claims(""))), "audience_mismatch");
-        assert_eq!(raised(&hs256(h, &claims(""))), "28J10: token has no aud claim");
+        assert_eq!(
+            raised(&hs256(h, &claims(""))),
+            "28J10: token has no aud claim"
+        );
         assert_eq!(reason(&hs256(h, &claims(r#""aud":7"#))), "invalid_claim");
         Spi::run("RESET revocation.audience; SET revocation.issuer = 'https://idp'").unwrap();
-        assert_eq!(verdict(&hs256(h, &claims(r#""iss":"https://idp""#))), (true, None));
-        assert_eq!(raised(&hs256(h, &claims(r#""iss":"https://evil""#))), "28J11: token issuer does not match");
-        assert_eq!(raised(&hs256(h, &claims(""))), "28J11: token has no iss claim");
+        assert_eq!(
+            verdict(&hs256(h, &claims(r#""iss":"https://idp""#))),
+            (true, None)
+        );
+        assert_eq!(
+            raised(&hs256(h, &claims(r#""iss":"https://evil""#))),
+            "28J11: token issuer does not match"
+        );
+        assert_eq!(
+            raised(&hs256(h, &claims(""))),
+            "28J11: token has no iss claim"
+        );
     }
 
     #[pg_test]
@@ -380,7 +657,10 @@ mod tests {
     fn check_answers_as_of_a_given_time() {
         add_hs256("k");
         let n = now();
-        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &format!(r#"{{"jti":"old","exp":{}}}"#, n - 3600));
+        let t = hs256(
+            r#"{"alg":"HS256","kid":"k"}"#,
+            &format!(r#"{{"jti":"old","exp":{}}}"#, n - 3600),
+        );
         assert_eq!(reason(&t), "expired");
         let active = Spi::get_one_with_args::<bool>(
             "SELECT active FROM revocation.jwt_check($1, at => now() - interval '2 hours')",
@@ -402,12 +682,18 @@ mod tests {
 
     #[pg_test]
     fn null_token_is_refused_not_accepted() {
-        let (active, reason) = Spi::get_two::<bool, String>(
-            "SELECT active, reason FROM revocation.jwt_check(NULL)",
-        )
-        .unwrap();
-        assert_eq!((active, reason.as_deref()), (Some(false), Some("malformed")));
-        assert!(Spi::get_one::<pgrx::JsonB>("SELECT revocation.jwt_verify(NULL)").unwrap().is_none());
+        let (active, reason) =
+            Spi::get_two::<bool, String>("SELECT active, reason FROM revocation.jwt_check(NULL)")
+                .unwrap();
+        assert_eq!(
+            (active, reason.as_deref()),
+            (Some(false), Some("malformed"))
+        );
+        assert!(
+            Spi::get_one::<pgrx::JsonB>("SELECT revocation.jwt_verify(NULL)")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[pg_test]
@@ -450,10 +736,19 @@ mod tests {
             "23000: column invalidated_at of a revocation cannot change"
         );
         assert_eq!(
-            outcome("UPDATE revocation.invalidated_tokens SET jti = 'moved'", &[]),
+            outcome(
+                "UPDATE revocation.invalidated_tokens SET jti = 'moved'",
+                &[]
+            ),
             "23000: column jti of a revocation cannot change"
         );
-        assert_eq!(outcome("UPDATE revocation.invalidated_tokens SET reason = 'noted'", &[]), "ok");
+        assert_eq!(
+            outcome(
+                "UPDATE revocation.invalidated_tokens SET reason = 'noted'",
+                &[]
+            ),
+            "ok"
+        );
     }
 
     #[pg_test]
@@ -481,7 +776,10 @@ mod tests {
     fn revoke_token_needs_a_jti() {
         add_hs256("k");
         Spi::run("SET revocation.require_jti = off").unwrap();
-        let t = hs256(r#"{"alg":"HS256","kid":"k"}"#, &format!(r#"{{"exp":{}}}"#, now() + 60));
+        let t = hs256(
+            r#"{"alg":"HS256","kid":"k"}"#,
+            &format!(r#"{{"exp":{}}}"#, now() + 60),
+        );
         Spi::run_with_args("SELECT revocation.jwt_revoke_token($1)", &[t.into()]).unwrap();
     }
 
@@ -492,7 +790,10 @@ mod tests {
         assert_eq!(verdict(&t), (true, None));
         Spi::run("SELECT revocation.require_database_claim()").unwrap();
         assert_eq!(raised(&t), "28J15: token has no dbs claim");
-        let scoped = hs256(r#"{"alg":"HS256","kid":"k"}"#, &claims(r#""dbs":["pgrx_tests"]"#));
+        let scoped = hs256(
+            r#"{"alg":"HS256","kid":"k"}"#,
+            &claims(r#""dbs":["pgrx_tests"]"#),
+        );
         assert_eq!(verdict(&scoped), (true, None));
         Spi::run("SELECT revocation.require_database_claim(required => false)").unwrap();
         assert_eq!(verdict(&t), (true, None));
@@ -593,7 +894,10 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(columns, "kid,alg,public_key,can_sign,created_at,usable_from,retired_at");
+        assert_eq!(
+            columns,
+            "kid,alg,public_key,can_sign,created_at,usable_from,retired_at"
+        );
     }
 
     #[pg_test]

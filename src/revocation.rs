@@ -115,7 +115,8 @@ impl RevokedSet {
             return;
         }
         self.next_prune = now + 60.0;
-        self.jtis.retain(|_, exp| *exp == NO_EXPIRY || (*exp as f64) + leeway >= now);
+        self.jtis
+            .retain(|_, exp| *exp == NO_EXPIRY || (*exp as f64) + leeway >= now);
     }
 
     pub fn needs_prune(&self, now: f64) -> bool {

@@ -63,14 +63,14 @@ impl Verdict {
 
 thread_local! {
     static LAST: RefCell<Option<Verdict>> = const { RefCell::new(None) };
-    static DATABASE: String = api::current_database();
 }
 
 /// The raw token in the session setting, if one is set and not empty.
 fn request_token() -> Option<&'static [u8]> {
     // SAFETY: GetConfigOption returns PostgreSQL's own copy of the value (or NULL), valid until
     // the setting changes, which cannot happen during this call.
-    let raw = unsafe { pg_sys::GetConfigOption(crate::settings::token_setting().as_ptr(), true, false) };
+    let raw =
+        unsafe { pg_sys::GetConfigOption(crate::settings::token_setting().as_ptr(), true, false) };
     if raw.is_null() {
         return None;
     }
@@ -81,7 +81,12 @@ fn request_token() -> Option<&'static [u8]> {
 /// The current statement: its start time and the local transaction it runs in.
 fn statement() -> (i64, u32) {
     // SAFETY: plain reads of the backend's own statement clock and PGPROC.
-    unsafe { (pg_sys::GetCurrentStatementStartTimestamp(), (*pg_sys::MyProc).lxid) }
+    unsafe {
+        (
+            pg_sys::GetCurrentStatementStartTimestamp(),
+            (*pg_sys::MyProc).lxid,
+        )
+    }
 }
 
 /// Runs `f` on the verdict for `token` in the current database, verifying only when the last
@@ -95,10 +100,12 @@ fn with_verdict<R>(
     let now = statement_time();
     let current = cache::current(now);
     let version = current.version;
-    DATABASE.with(|db| {
+    api::CURRENT_DATABASE.with(|db| {
         let policy = api::policy(&current, db);
         let hit = LAST.with(|last| {
-            last.borrow().as_ref().is_some_and(|v| v.holds(token, db, version, &policy, now))
+            last.borrow()
+                .as_ref()
+                .is_some_and(|v| v.holds(token, db, version, &policy, now))
         });
         if hit {
             LAST.with(|last| {
@@ -132,7 +139,11 @@ fn with_verdict<R>(
                 databases_claim_required: policy.databases_claim_required,
                 valid_from,
                 valid_until: verified.exp + policy.leeway,
-                sub: verified.claims.get("sub").and_then(Value::as_str).map(str::to_string),
+                sub: verified
+                    .claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 payload: verified.payload,
             };
             LAST.with(|last| *last.borrow_mut() = Some(verdict));
@@ -149,7 +160,9 @@ fn with_request_verdict<R>(f: impl FnOnce(&Verdict) -> R) -> Result<Option<R>, R
     let mut f = Some(f);
     let cached = LAST.with(|last| {
         let last = last.borrow();
-        let v = last.as_ref().filter(|v| v.statement == statement && v.from_setting)?;
+        let v = last
+            .as_ref()
+            .filter(|v| v.statement == statement && v.from_setting)?;
         Some((f.take().expect("f is used once"))(v))
     });
     if cached.is_some() {
@@ -169,9 +182,8 @@ fn subject_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::Datu
     let sub = with_request_verdict(|v| {
         v.sub.as_deref().map(|sub| {
             // SAFETY: copies the bytes into a new text datum in the current memory context.
-            let text = unsafe {
-                pg_sys::cstring_to_text_with_len(sub.as_ptr().cast(), sub.len() as i32)
-            };
+            let text =
+                unsafe { pg_sys::cstring_to_text_with_len(sub.as_ptr().cast(), sub.len() as i32) };
             pg_sys::Datum::from(text)
         })
     })?;
@@ -203,7 +215,9 @@ fn bearer_token() -> Result<Option<String>, Rejection> {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
             Ok(Some(token.trim().to_string()))
         }
-        _ => Err(unauthorized("the Authorization header is not a Bearer token")),
+        _ => Err(unauthorized(
+            "the Authorization header is not a Bearer token",
+        )),
     }
 }
 
@@ -233,7 +247,11 @@ fn pre_request_body(_fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<pg_sys::
 }
 
 errors::raising_function!(revocation_claims, pg_finfo_revocation_claims, claims_body);
-errors::raising_function!(revocation_subject, pg_finfo_revocation_subject, subject_body);
+errors::raising_function!(
+    revocation_subject,
+    pg_finfo_revocation_subject,
+    subject_body
+);
 errors::raising_function!(
     revocation_postgrest_pre_request,
     pg_finfo_revocation_postgrest_pre_request,

@@ -35,7 +35,9 @@ unsafe extern "C-unwind" fn check_legacy_secrets(
 ) -> bool {
     // SAFETY: PostgreSQL passes a valid pointer to the proposed value (which may be NULL).
     let value = unsafe { (*newval).as_ref().map(|p| CStr::from_ptr(p)) };
-    let text = value.map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = value
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match crate::keys::parse_legacy_secrets(&text) {
         Ok(_) => true,
         Err(why) => {
@@ -65,7 +67,9 @@ pub fn check_at_startup() {
     if raw.is_null() {
         return;
     }
-    let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().into_owned();
+    let text = unsafe { CStr::from_ptr(raw) }
+        .to_string_lossy()
+        .into_owned();
     if let Err(why) = crate::keys::parse_legacy_secrets(&text) {
         pgrx::ereport!(
             pgrx::PgLogLevel::FATAL,

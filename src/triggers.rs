@@ -2,8 +2,8 @@
 
 use crate::errors::quoted;
 use crate::keys::{Material, RawKey};
-use pgrx::prelude::*;
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 
 /// BEFORE INSERT OR UPDATE on `revocation.signing_keys`: the rules of `jwt_add_key` for every
 /// row, however it arrives.
@@ -15,7 +15,8 @@ fn _check_signing_key<'a>(
         return Ok(None);
     };
     let column = |name: &str| -> Option<String> {
-        new.get_by_name(name).unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
+        new.get_by_name(name)
+            .unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
     };
     // The table's own constraints would report a failure with the whole row, secret included;
     // check what they check first, with messages that name only the kid.
@@ -28,7 +29,8 @@ fn _check_signing_key<'a>(
         );
     }
     let time = |name: &str| -> Option<pgrx::datum::TimestampWithTimeZone> {
-        new.get_by_name(name).unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
+        new.get_by_name(name)
+            .unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
     };
     let present = [
         ("alg", column("alg").is_some()),
@@ -47,8 +49,9 @@ fn _check_signing_key<'a>(
     let alg = column("alg").unwrap_or_default();
     let public_key = column("public_key");
     let private_key = column("private_key");
-    let secret: Option<&[u8]> =
-        new.get_by_name("secret").unwrap_or_else(|e| error!("cannot read column secret: {e}"));
+    let secret: Option<&[u8]> = new
+        .get_by_name("secret")
+        .unwrap_or_else(|e| error!("cannot read column secret: {e}"));
     let raw = RawKey {
         secret,
         public_key: public_key.as_deref(),
@@ -86,18 +89,25 @@ fn _stamp_revocation<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
     let fail = |e: &dyn std::fmt::Display| -> ! { error!("revocation trigger: {e}") };
-    let mut new = trigger.new().unwrap_or_else(|| fail(&"no new row")).into_owned();
+    let mut new = trigger
+        .new()
+        .unwrap_or_else(|| fail(&"no new row"))
+        .into_owned();
     let table = trigger.table_name().unwrap_or_else(|e| fail(&e));
     let updating = trigger.event().fired_by_update();
     let role = current_role();
 
     if updating && table == "invalidated_tokens" {
-        let old = trigger.old().unwrap_or_else(|| fail(&"no old row")).into_owned();
+        let old = trigger
+            .old()
+            .unwrap_or_else(|| fail(&"no old row"))
+            .into_owned();
         let text = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<String> {
             row.get_by_name(column).unwrap_or_else(|e| fail(&e))
         };
         let time = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
-            row.get_by_name("invalidated_at").unwrap_or_else(|e| fail(&e))
+            row.get_by_name("invalidated_at")
+                .unwrap_or_else(|e| fail(&e))
         };
         let changed = if text(&old, "jti") != text(&new, "jti") {
             Some("jti")
@@ -127,9 +137,13 @@ fn _stamp_revocation<'a>(
             );
         }
     } else if updating {
-        let old = trigger.old().unwrap_or_else(|| fail(&"no old row")).into_owned();
+        let old = trigger
+            .old()
+            .unwrap_or_else(|| fail(&"no old row"))
+            .into_owned();
         let cutoff = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
-            row.get_by_name("issued_before").unwrap_or_else(|e| fail(&e))
+            row.get_by_name("issued_before")
+                .unwrap_or_else(|e| fail(&e))
         };
         if cutoff(&new) < cutoff(&old) {
             ereport!(
@@ -141,10 +155,16 @@ fn _stamp_revocation<'a>(
         }
         new.set_by_name("invalidated_at", pgrx::datum::clock_timestamp())
             .unwrap_or_else(|e| fail(&e));
-        new.set_by_name("revoked_by", role).unwrap_or_else(|e| fail(&e));
-    } else if new.get_by_name::<String>("revoked_by").unwrap_or_else(|e| fail(&e)).is_none() {
+        new.set_by_name("revoked_by", role)
+            .unwrap_or_else(|e| fail(&e));
+    } else if new
+        .get_by_name::<String>("revoked_by")
+        .unwrap_or_else(|e| fail(&e))
+        .is_none()
+    {
         // A restore supplies the original role; a revoker cannot (no column privilege).
-        new.set_by_name("revoked_by", role).unwrap_or_else(|e| fail(&e));
+        new.set_by_name("revoked_by", role)
+            .unwrap_or_else(|e| fail(&e));
     }
 
     let seq = next_generation();
@@ -156,7 +176,9 @@ fn current_role() -> String {
     // SAFETY: GetUserNameFromId with noerr = false raises for an unknown role.
     unsafe {
         let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false);
-        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

@@ -44,7 +44,9 @@ fn malformed(message: &str) -> Rejection {
 
 fn b64(segment: &str) -> Option<Vec<u8>> {
     // Unpadded, canonical base64url only (RFC 7515 section 2): one token has one spelling.
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
 }
 
 /// Which tokens have been revoked, as of the time being checked.
@@ -79,10 +81,19 @@ pub fn verify(
     revocations: &dyn Revocations,
     policy: &Policy<'_>,
 ) -> Result<Verified, Rejection> {
-    let Authentic { payload, claims, kid } =
-        authenticate(token, at, keys, policy, KeyWindow::Enforced)?;
+    let Authentic {
+        payload,
+        claims,
+        kid,
+    } = authenticate(token, at, keys, policy, KeyWindow::Enforced)?;
     let checked = check_claims(&claims, db, at, revocations, policy)?;
-    Ok(Verified { payload, claims, kid, jti: checked.jti, exp: checked.exp })
+    Ok(Verified {
+        payload,
+        claims,
+        kid,
+        jti: checked.jti,
+        exp: checked.exp,
+    })
 }
 
 /// Size, shape, algorithm, key and signature: everything up to trusting the payload.
@@ -94,23 +105,33 @@ pub fn authenticate(
     window: KeyWindow,
 ) -> Result<Authentic, Rejection> {
     if token.len() > policy.max_bytes {
-        return Err(Rejection::new(Reason::TooLarge, "token is too long").detail(format!(
-            "The token has {} bytes; revocation.max_token_bytes allows {}.",
-            token.len(),
-            policy.max_bytes
-        )));
+        return Err(
+            Rejection::new(Reason::TooLarge, "token is too long").detail(format!(
+                "The token has {} bytes; revocation.max_token_bytes allows {}.",
+                token.len(),
+                policy.max_bytes
+            )),
+        );
     }
 
     // Shape: three base64url segments.
     let mut segments = token.split('.');
-    let (header_b64, payload_b64, signature_b64) =
-        match (segments.next(), segments.next(), segments.next(), segments.next()) {
-            (Some(h), Some(p), Some(s), None) => (h, p, s),
-            (_, _, _, Some(_)) if token.split('.').count() == 5 => {
-                return Err(malformed("encrypted tokens (JWE) are not supported"));
-            }
-            _ => return Err(malformed("token must have three segments separated by dots")),
-        };
+    let (header_b64, payload_b64, signature_b64) = match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(h), Some(p), Some(s), None) => (h, p, s),
+        (_, _, _, Some(_)) if token.split('.').count() == 5 => {
+            return Err(malformed("encrypted tokens (JWE) are not supported"));
+        }
+        _ => {
+            return Err(malformed(
+                "token must have three segments separated by dots",
+            ))
+        }
+    };
     let header_bytes = b64(header_b64).ok_or_else(|| malformed("token header is not base64url"))?;
     let payload = b64(payload_b64).ok_or_else(|| malformed("token payload is not base64url"))?;
     let signature =
@@ -134,7 +155,9 @@ pub fn authenticate(
     })?;
     if header.contains_key("crit") {
         // RFC 7515 section 4.1.11: we implement no extensions, so we must refuse any.
-        return Err(malformed("token header lists critical extensions, which are not supported"));
+        return Err(malformed(
+            "token header lists critical extensions, which are not supported",
+        ));
     }
     let kid = match header.get("kid") {
         None => None,
@@ -144,7 +167,10 @@ pub fn authenticate(
     let candidates: Vec<&Key> = match kid {
         Some(kid) => {
             let key = keys.by_kid(kid).ok_or_else(|| {
-                Rejection::new(Reason::UnknownKey, format!("unknown signing key {}", quoted(kid)))
+                Rejection::new(
+                    Reason::UnknownKey,
+                    format!("unknown signing key {}", quoted(kid)),
+                )
             })?;
             if key.material.alg != alg {
                 return Err(Rejection::new(
@@ -188,7 +214,12 @@ pub fn authenticate(
     let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
     let key = candidates
         .into_iter()
-        .find(|key| key.material.verifier.verify(signing_input, &signature).is_ok())
+        .find(|key| {
+            key.material
+                .verifier
+                .verify(signing_input, &signature)
+                .is_ok()
+        })
         .ok_or_else(|| {
             let rejection = Rejection::new(Reason::BadSignature, "invalid token signature");
             match kid {
@@ -202,7 +233,11 @@ pub fn authenticate(
         Ok(Value::Object(map)) => map,
         _ => return Err(malformed("token payload is not a JSON object")),
     };
-    Ok(Authentic { payload, claims, kid: key.kid.clone() })
+    Ok(Authentic {
+        payload,
+        claims,
+        kid: key.kid.clone(),
+    })
 }
 
 struct Checked {
@@ -219,45 +254,66 @@ fn check_claims(
     policy: &Policy<'_>,
 ) -> Result<Checked, Rejection> {
     check_claim_types(claims, policy)?;
-    let jti = claims.get("jti").and_then(Value::as_str).map(str::to_string);
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let exp = time_claim(&claims, "exp")?.ok_or_else(|| {
         Rejection::new(Reason::InvalidClaim, "token has no exp claim")
             .detail("Every token must say when it expires.")
     })?;
     let nbf = time_claim(&claims, "nbf")?;
     let iat = time_claim(&claims, "iat")?;
-    let who = jti.as_deref().map(|j| format!("The token has jti {}. ", quoted(j)));
-    let who = who.as_deref().unwrap_or("");
+    // Only refusals need it, so it is built only for them.
+    let who = || {
+        jti.as_deref()
+            .map(|j| format!("The token has jti {}. ", quoted(j)))
+            .unwrap_or_default()
+    };
 
     if at - policy.leeway >= exp {
-        return Err(Rejection::new(Reason::Expired, "token has expired")
-            .detail(format!("{who}It expired at {} (seconds since 1970).", exp)));
+        return Err(
+            Rejection::new(Reason::Expired, "token has expired").detail(format!(
+                "{}It expired at {exp} (seconds since 1970).",
+                who()
+            )),
+        );
     }
     if let Some(nbf) = nbf {
         if at + policy.leeway < nbf {
-            return Err(Rejection::new(Reason::NotYetValid, "token is not yet valid")
-                .detail(format!("{who}Its nbf is {nbf} (seconds since 1970).")));
+            return Err(
+                Rejection::new(Reason::NotYetValid, "token is not yet valid")
+                    .detail(format!("{}Its nbf is {nbf} (seconds since 1970).", who())),
+            );
         }
     }
     if let Some(iat) = iat {
         if iat > at + policy.leeway {
-            return Err(Rejection::new(Reason::NotYetValid, "token was issued in the future")
-                .detail(format!("{who}Its iat is {iat} (seconds since 1970).")));
+            return Err(
+                Rejection::new(Reason::NotYetValid, "token was issued in the future")
+                    .detail(format!("{}Its iat is {iat} (seconds since 1970).", who())),
+            );
         }
     }
     if let Some(expected) = policy.issuer {
         match claims.get("iss") {
             Some(Value::String(iss)) if iss.as_bytes() == expected => {}
             Some(_) => {
-                return Err(Rejection::new(Reason::IssuerMismatch, "token issuer does not match")
-                    .detail(format!(
-                        "{who}revocation.issuer expects {}.",
-                        quoted(&String::from_utf8_lossy(expected))
-                    )));
+                return Err(
+                    Rejection::new(Reason::IssuerMismatch, "token issuer does not match").detail(
+                        format!(
+                            "{}revocation.issuer expects {}.",
+                            who(),
+                            quoted(&String::from_utf8_lossy(expected))
+                        ),
+                    ),
+                );
             }
             None => {
-                return Err(Rejection::new(Reason::IssuerMismatch, "token has no iss claim")
-                    .detail("revocation.issuer is set, so every token must name its issuer."));
+                return Err(
+                    Rejection::new(Reason::IssuerMismatch, "token has no iss claim")
+                        .detail("revocation.issuer is set, so every token must name its issuer."),
+                );
             }
         }
     }
@@ -265,31 +321,38 @@ fn check_claims(
         // The shape was checked by check_claim_types.
         let listed = match claims.get("aud") {
             Some(Value::String(aud)) => aud.as_bytes() == expected,
-            Some(Value::Array(items)) => {
-                items.iter().any(|item| item.as_str().is_some_and(|a| a.as_bytes() == expected))
-            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .any(|item| item.as_str().is_some_and(|a| a.as_bytes() == expected)),
             _ => {
-                return Err(Rejection::new(Reason::AudienceMismatch, "token has no aud claim")
-                    .detail("revocation.audience is set, so every token must name its audience."));
+                return Err(
+                    Rejection::new(Reason::AudienceMismatch, "token has no aud claim").detail(
+                        "revocation.audience is set, so every token must name its audience.",
+                    ),
+                );
             }
         };
         if !listed {
-            return Err(Rejection::new(
-                Reason::AudienceMismatch,
-                "token audience does not match",
-            )
-            .detail(format!(
-                "{who}revocation.audience expects {}.",
-                quoted(&String::from_utf8_lossy(expected))
-            )));
+            return Err(
+                Rejection::new(Reason::AudienceMismatch, "token audience does not match").detail(
+                    format!(
+                        "{}revocation.audience expects {}.",
+                        who(),
+                        quoted(&String::from_utf8_lossy(expected))
+                    ),
+                ),
+            );
         }
     }
-    check_databases(claims, db, who, policy)?;
+    check_databases(claims, db, &who, policy)?;
 
     match jti.as_deref() {
         None if policy.require_jti => {
-            return Err(Rejection::new(Reason::JtiRequired, "token has no jti claim")
-                .detail("revocation.require_jti is on: a token that cannot be revoked is refused."));
+            return Err(
+                Rejection::new(Reason::JtiRequired, "token has no jti claim").detail(
+                    "revocation.require_jti is on: a token that cannot be revoked is refused.",
+                ),
+            );
         }
         Some(jti) if revocations.jti_revoked(jti) => {
             return Err(Rejection::new(Reason::Revoked, "token has been revoked")
@@ -301,12 +364,13 @@ fn check_claims(
         if let Some(cutoff) = revocations.subject_cutoff(sub) {
             // A token without iat cannot show it was issued after the cut-off.
             if iat.unwrap_or(f64::NEG_INFINITY) < cutoff {
-                return Err(Rejection::new(Reason::Revoked, "token has been revoked")
-                    .detail(format!(
+                return Err(
+                    Rejection::new(Reason::Revoked, "token has been revoked").detail(format!(
                         "Every token of subject {} issued before {cutoff} (seconds since 1970) \
                          was revoked.",
                         quoted(sub)
-                    )));
+                    )),
+                );
             }
         }
     }
@@ -316,7 +380,7 @@ fn check_claims(
 fn check_databases(
     claims: &Map<String, Value>,
     db: &str,
-    who: &str,
+    who: &dyn Fn() -> String,
     policy: &Policy<'_>,
 ) -> Result<(), Rejection> {
     let name = policy.databases_claim;
@@ -327,7 +391,8 @@ fn check_databases(
                 format!("token has no {name} claim"),
             )
             .detail(format!(
-                "{who}Database {} requires every token to list the databases it may reach.",
+                "{}Database {} requires every token to list the databases it may reach.",
+                who(),
                 quoted(db)
             )));
         }
@@ -344,7 +409,10 @@ fn check_databases(
             Reason::DatabaseNotAllowed,
             format!("token is not valid for database {}", quoted(db)),
         )
-        .detail(format!("{who}Its {name} claim does not list this database.")))
+        .detail(format!(
+            "{}Its {name} claim does not list this database.",
+            who()
+        )))
     }
 }
 
@@ -360,7 +428,10 @@ pub const MAX_SUB_BYTES: usize = 1024;
 
 /// The types of the registered claims, and the allowlist claim's shape: the rules `jwt_sign`
 /// applies to what it signs, and `jwt_verify` to what it accepts.
-pub fn check_claim_types(claims: &Map<String, Value>, policy: &Policy<'_>) -> Result<(), Rejection> {
+pub fn check_claim_types(
+    claims: &Map<String, Value>,
+    policy: &Policy<'_>,
+) -> Result<(), Rejection> {
     match claims.get("jti") {
         None => {}
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_JTI_BYTES => {}
@@ -384,7 +455,12 @@ pub fn check_claim_types(claims: &Map<String, Value>, policy: &Policy<'_>) -> Re
     match claims.get("aud") {
         None | Some(Value::String(_)) => {}
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-        Some(_) => return Err(invalid_claim("aud", "must be a string or an array of strings")),
+        Some(_) => {
+            return Err(invalid_claim(
+                "aud",
+                "must be a string or an array of strings",
+            ))
+        }
     }
     for name in ["exp", "nbf", "iat"] {
         time_claim(claims, name)?;
@@ -399,8 +475,13 @@ pub fn check_claim_types(claims: &Map<String, Value>, policy: &Policy<'_>) -> Re
             ));
         }
     }
-    if claims.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)) {
-        return Err(malformed("token payload contains a NUL character, which PostgreSQL cannot store"));
+    if claims
+        .iter()
+        .any(|(k, v)| k.contains('\0') || contains_nul(v))
+    {
+        return Err(malformed(
+            "token payload contains a NUL character, which PostgreSQL cannot store",
+        ));
     }
     Ok(())
 }
@@ -423,7 +504,10 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Re
             Some(v) if (0.0..=MAX_TIME_CLAIM).contains(&v) => Ok(Some(v)),
             _ => Err(invalid_claim(name, "is out of range")),
         },
-        Some(_) => Err(invalid_claim(name, "must be a JSON number of seconds since 1970")),
+        Some(_) => Err(invalid_claim(
+            name,
+            "must be a JSON number of seconds since 1970",
+        )),
     }
 }
 
@@ -462,9 +546,20 @@ mod fuzz {
     }
 
     fn ring() -> KeyRing {
-        let material = Material::parse("HS256", RawKey { secret: Some(SECRET), ..RawKey::default() })
-            .unwrap();
-        let key = Key { kid: "k".into(), material, usable_from: 0.0, retired_at: None };
+        let material = Material::parse(
+            "HS256",
+            RawKey {
+                secret: Some(SECRET),
+                ..RawKey::default()
+            },
+        )
+        .unwrap();
+        let key = Key {
+            kid: "k".into(),
+            material,
+            usable_from: 0.0,
+            retired_at: None,
+        };
         KeyRing::new(vec![key], Vec::new())
     }
 
@@ -485,15 +580,32 @@ mod fuzz {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let input = format!("{}.{}", b64(header), b64(payload));
         let key = jsonwebtoken::EncodingKey::from_secret(SECRET).unwrap();
-        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
-            .unwrap();
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+                .unwrap();
         format!("{input}.{sig}")
     }
 
     const PIECES: &[&str] = &[
-        "\"alg\":\"none\"", "\"kid\":7", "\"exp\":1e400", "\"exp\":\"1\"", "\"aud\":[1]",
-        "\"dbs\":[]", "\"sub\":{}", "\"jti\":\"\\u0000\"", "[[[[[[[[", "]]]]", "{\"a\":", "\"\\ud800\"",
-        "-0", "18446744073709551616", "\"crit\":[\"b64\"]", "null", "true", "é", "\u{10ffff}",
+        "\"alg\":\"none\"",
+        "\"kid\":7",
+        "\"exp\":1e400",
+        "\"exp\":\"1\"",
+        "\"aud\":[1]",
+        "\"dbs\":[]",
+        "\"sub\":{}",
+        "\"jti\":\"\\u0000\"",
+        "[[[[[[[[",
+        "]]]]",
+        "{\"a\":",
+        "\"\\ud800\"",
+        "-0",
+        "18446744073709551616",
+        "\"crit\":[\"b64\"]",
+        "null",
+        "true",
+        "é",
+        "\u{10ffff}",
     ];
 
     #[test]
