@@ -120,6 +120,24 @@ def main():
         print(f"| memory per held jti | {first[1] / first[0]:.1f} bytes | at most 64 |")
         for c in (empty, full, other):
             c.close()
+
+        # How the refresh after one new revocation grows with the table.
+        print()
+        print("| revoked rows present | refresh after one new revocation (us, median of 7) |")
+        print("| ---: | ---: |")
+        for size in (10_000, 100_000, args.rows):
+            name = f"size{size}"
+            conn = setup_db(cluster, name, size, 1)
+            conn.execute("SELECT revocation._jti_revoked('x')")
+            writer = cluster.connect(name)
+            times = []
+            for i in range(7):
+                writer.execute("SELECT revocation.jwt_revoke(%s)", (f"more-{i}",))
+                times.append(conn.execute("SELECT last_refresh_us FROM revocation.cache_stats()"
+                                          ).fetchone()[0])
+            print(f"| {size} | {statistics.median(times)} |")
+            writer.close()
+            conn.close()
     finally:
         cluster.destroy()
 

@@ -260,43 +260,78 @@ pub fn relid(name: &CStr) -> pg_sys::Oid {
     rel
 }
 
-fn reload_keys() {
-    let started = Instant::now();
+/// One row of `revocation.signing_keys`, as stored.
+pub struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub secret: Option<Vec<u8>>,
+    pub public_key: Option<String>,
+    pub private_key: Option<String>,
+    /// Seconds since 1970.
+    pub usable_from: f64,
+    pub retired_at: Option<f64>,
+    pub created_at: f64,
+}
+
+impl KeyRow {
+    pub fn raw(&self) -> RawKey<'_> {
+        RawKey {
+            secret: self.secret.as_deref(),
+            public_key: self.public_key.as_deref(),
+            private_key: self.private_key.as_deref(),
+        }
+    }
+}
+
+/// Every row of the key table, newest committed state, read as its owner. Private keys are
+/// read only when asked for: the verifier's cache never holds them.
+pub fn key_rows(with_private: bool) -> Vec<KeyRow> {
     let rel = relid(c"signing_keys");
     KEYS_RELID.store(rel.to_u32(), Ordering::Relaxed);
+    let sql = if with_private {
+        c"SELECT kid, alg, secret, public_key, private_key, usable_from, retired_at, created_at \
+          FROM revocation.signing_keys"
+    } else {
+        c"SELECT kid, alg, secret, public_key, NULL::text, usable_from, retired_at, created_at \
+          FROM revocation.signing_keys"
+    };
+    let mut rows = Vec::new();
+    read_latest(rel, true, |session| {
+        session.query(sql, &[], |row| {
+            rows.push(KeyRow {
+                kid: row.get(1).unwrap_or_default(),
+                alg: row.get(2).unwrap_or_default(),
+                secret: row.get(3),
+                public_key: row.get(4),
+                private_key: row.get(5),
+                usable_from: row.time(6).unwrap_or(f64::NEG_INFINITY),
+                retired_at: row.time(7),
+                created_at: row.time(8).unwrap_or(f64::NEG_INFINITY),
+            })
+        })
+    });
+    rows
+}
+
+fn reload_keys() {
+    let started = Instant::now();
 
     let mut keys = Vec::new();
-    read_latest(rel, true, |session| {
-        session.query(
-            c"SELECT kid, alg, secret, public_key, usable_from, retired_at \
-              FROM revocation.signing_keys",
-            &[],
-            |row| {
-                let kid: String = row.get(1).unwrap_or_default();
-                let alg: String = row.get(2).unwrap_or_default();
-                let secret: Option<Vec<u8>> = row.get(3);
-                let public_key: Option<String> = row.get(4);
-                let raw = RawKey {
-                    secret: secret.as_deref(),
-                    public_key: public_key.as_deref(),
-                    private_key: None,
-                };
-                match Material::parse(&alg, raw) {
-                    Ok(material) => keys.push(Key {
-                        kid,
-                        material,
-                        usable_from: row.time(5).unwrap_or(f64::NEG_INFINITY),
-                        retired_at: row.time(6),
-                    }),
-                    Err(why) => warning!(
-                        "signing key {} is not used: {}",
-                        crate::errors::quoted(&kid),
-                        why
-                    ),
-                }
-            },
-        )
-    });
+    for row in key_rows(false) {
+        match Material::parse(&row.alg, row.raw()) {
+            Ok(material) => keys.push(Key {
+                kid: row.kid,
+                material,
+                usable_from: row.usable_from,
+                retired_at: row.retired_at,
+            }),
+            Err(why) => warning!(
+                "signing key {} is not used: {}",
+                crate::errors::quoted(&row.kid),
+                why
+            ),
+        }
+    }
 
     let legacy_source = settings::legacy_secrets_raw().to_vec();
     // A value that fails the rules never took effect (the check hook refused it), so this only

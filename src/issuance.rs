@@ -3,24 +3,13 @@
 //! Signing is not on any hot path, so it reads the key it needs afresh on every call instead of
 //! keeping private keys in the verifier's cache.
 
-use crate::cache::{self, read_latest};
-use crate::keys::{alg_name, Material, RawKey};
+use crate::cache::{self, KeyRow};
+use crate::keys::{alg_name, Material};
 use base64::Engine;
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, JsonB};
 use serde_json::{Map, Value};
-
-struct Candidate {
-    kid: String,
-    alg: String,
-    secret: Option<Vec<u8>>,
-    public_key: Option<String>,
-    private_key: Option<String>,
-    usable_from: f64,
-    retired_at: Option<f64>,
-    created_at: f64,
-}
 
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -105,12 +94,7 @@ fn jwt_sign(
     check_claims(&claims);
 
     let key = signing_key(kid, now);
-    let raw = RawKey {
-        secret: key.secret.as_deref(),
-        public_key: key.public_key.as_deref(),
-        private_key: key.private_key.as_deref(),
-    };
-    let material = Material::parse(&key.alg, raw).unwrap_or_else(|why| {
+    let material = Material::parse(&key.alg, key.raw()).unwrap_or_else(|why| {
         no_key(format!(
             "signing key {} is not valid: {why}",
             crate::errors::quoted(&key.kid)
@@ -157,29 +141,9 @@ fn check_claims(claims: &Map<String, Value>) {
 }
 
 /// The named key, or else the newest key in use that can sign.
-fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
-    let rel = cache::relid(c"signing_keys");
-    let mut all = Vec::new();
-    read_latest(rel, true, |session| {
-        session.query(
-        c"SELECT kid, alg, secret, public_key, private_key, usable_from, retired_at, created_at \
-          FROM revocation.signing_keys",
-        &[],
-        |row| {
-            all.push(Candidate {
-                kid: row.get(1).unwrap_or_default(),
-                alg: row.get(2).unwrap_or_default(),
-                secret: row.get(3),
-                public_key: row.get(4),
-                private_key: row.get(5),
-                usable_from: row.time(6).unwrap_or(f64::NEG_INFINITY),
-                retired_at: row.time(7),
-                created_at: row.time(8).unwrap_or(f64::NEG_INFINITY),
-            })
-        },
-    )
-    });
-    let in_use = |c: &Candidate| c.usable_from <= now && c.retired_at.is_none_or(|r| now < r);
+fn signing_key(kid: Option<&str>, now: f64) -> KeyRow {
+    let all = cache::key_rows(true);
+    let in_use = |c: &KeyRow| c.usable_from <= now && c.retired_at.is_none_or(|r| now < r);
 
     if let Some(kid) = kid {
         let Some(key) = all.into_iter().find(|c| c.kid == kid) else {
@@ -214,29 +178,14 @@ fn signing_key(kid: Option<&str>, now: f64) -> Candidate {
 /// `revocation.jwt_validate_keys()`: every row of the key table that breaks a rule, and why.
 #[pg_extern(volatile, sql = false)]
 fn jwt_validate_keys() -> TableIterator<'static, (name!(kid, String), name!(problem, String))> {
-    let rel = cache::relid(c"signing_keys");
-    let mut problems = Vec::new();
-    read_latest(rel, true, |session| {
-        session.query(
-            c"SELECT kid, alg, secret, public_key, private_key FROM revocation.signing_keys",
-            &[],
-            |row| {
-                let kid: String = row.get(1).unwrap_or_default();
-                let alg: String = row.get(2).unwrap_or_default();
-                let secret: Option<Vec<u8>> = row.get(3);
-                let public_key: Option<String> = row.get(4);
-                let private_key: Option<String> = row.get(5);
-                let raw = RawKey {
-                    secret: secret.as_deref(),
-                    public_key: public_key.as_deref(),
-                    private_key: private_key.as_deref(),
-                };
-                if let Err(why) = Material::parse(&alg, raw) {
-                    problems.push((kid, why));
-                }
-            },
-        )
-    });
+    let mut problems: Vec<(String, String)> = cache::key_rows(true)
+        .into_iter()
+        .filter_map(|row| {
+            Material::parse(&row.alg, row.raw())
+                .err()
+                .map(|why| (row.kid, why))
+        })
+        .collect();
     problems.sort();
     TableIterator::new(problems)
 }

@@ -317,7 +317,8 @@ pub fn parse_legacy_secrets(text: &str) -> Result<Vec<(Algorithm, Vec<u8>)>, Str
         };
         if !matches!(alg, "HS256" | "HS384" | "HS512") {
             return Err(format!(
-                "entry {n}: algorithm \"{}\" is not allowed; legacy secrets are HS256, HS384 or HS512",
+                "entry {n}: algorithm \"{}\" is not allowed; \
+                 legacy secrets are HS256, HS384 or HS512",
                 alg.escape_default()
             ));
         }

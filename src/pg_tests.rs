@@ -900,6 +900,13 @@ mod tests {
         );
     }
 
+    /// A Rust panic inside the backend becomes an ERROR, and the backend lives on.
+    #[pg_test(error = "a deliberate panic inside the backend")]
+    fn a_panic_becomes_an_error() {
+        let _ = Spi::get_one::<i64>("SELECT 1");
+        panic!("a deliberate panic inside the backend");
+    }
+
     #[pg_test]
     fn no_verification_function_is_immutable() {
         let immutable = Spi::get_one::<i64>(
