@@ -79,9 +79,7 @@ CREATE FUNCTION revocation.require_database_claim(
         INSERT INTO revocation.database_policies AS p (db, require_claim)
         VALUES (require_database_claim.db, require_database_claim.required)
         ON CONFLICT ON CONSTRAINT database_policies_pkey DO UPDATE
-            SET require_claim = EXCLUDED.require_claim,
-                updated_at = clock_timestamp(),
-                updated_by = current_user
+            SET require_claim = EXCLUDED.require_claim
     $$;
 COMMENT ON FUNCTION revocation.require_database_claim(text, boolean) IS
     'Turns on (or off) refusing tokens without the allowlist claim in a database';
@@ -136,6 +134,12 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM revocation.signing_keys AS k WHERE k.kid = old) THEN
         RAISE EXCEPTION 'unknown signing key "%"', old USING ERRCODE = 'undefined_object';
     END IF;
+    IF secret IS NULL AND private_key IS NULL THEN
+        RAISE EXCEPTION 'the new key cannot sign'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give its secret (HMAC) or its private key; to add a verify-only key, '
+                         'use jwt_add_key.';
+    END IF;
     PERFORM revocation.jwt_add_key(jwt_rotate_key.kid, alg, secret, public_key, private_key);
     UPDATE revocation.signing_keys AS k SET retired_at = now() + "window"
         WHERE k.kid = old AND (k.retired_at IS NULL OR k.retired_at > now() + "window");
@@ -154,6 +158,9 @@ CREATE FUNCTION revocation.jwt_retire_key(kid text, at timestamptz DEFAULT now()
 DECLARE
     done timestamptz;
 BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     UPDATE revocation.signing_keys AS k SET retired_at = at WHERE k.kid = jwt_retire_key.kid
         RETURNING k.retired_at INTO done;
     IF NOT FOUND THEN
@@ -272,6 +279,13 @@ BEGIN
     IF jti IS NULL OR jti = '' THEN
         RAISE EXCEPTION 'jti must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- An expiry in the past would let the entry be dropped from memory at once, while a token
+    -- with this jti and a later exp could still be alive.
+    IF expires_at < now() - interval '300 seconds' THEN
+        RAISE EXCEPTION 'expires_at is in the past'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the latest expiry of any token with this jti, or NULL if unknown.';
+    END IF;
     -- Again: the first timestamp stays; a later or unknown expiry replaces an earlier one, so
     -- the entry is held as long as any token with this jti may live.
     INSERT INTO revocation.invalidated_tokens AS t (jti, reason, expires_at)
@@ -307,6 +321,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Revoke all tokens of its subject with jwt_revoke_subject.';
     END IF;
+    -- A token expired beyond any leeway is refused anyway: nothing to record.
+    IF jsonb_typeof(claims -> 'exp') = 'number'
+       AND to_timestamp((claims ->> 'exp')::float8) < now() - interval '300 seconds' THEN
+        RETURN NULL;
+    END IF;
     RETURN revocation.jwt_revoke(
         claims ->> 'jti',
         reason,
@@ -337,12 +356,15 @@ BEGIN
     IF sub IS NULL OR sub = '' OR before IS NULL THEN
         RAISE EXCEPTION 'sub and before must be given' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO revocation.invalidated_subjects AS s (sub, issued_before, reason)
-        VALUES (jwt_revoke_subject.sub, jwt_revoke_subject.before, jwt_revoke_subject.reason)
-        ON CONFLICT ON CONSTRAINT invalidated_subjects_pkey DO UPDATE
-            SET issued_before = greatest(s.issued_before, EXCLUDED.issued_before),
-                reason = coalesce(EXCLUDED.reason, s.reason)
-        RETURNING s.issued_before INTO cutoff;
+    -- Each move forward is a row of its own; a cut-off at or before the current one changes
+    -- nothing. (Two revokers racing may both add a row; the latest cut-off wins either way.)
+    SELECT max(s.issued_before) INTO cutoff
+        FROM revocation.invalidated_subjects AS s WHERE s.sub = jwt_revoke_subject.sub;
+    IF cutoff IS NULL OR before > cutoff THEN
+        INSERT INTO revocation.invalidated_subjects (sub, issued_before, reason)
+            VALUES (jwt_revoke_subject.sub, jwt_revoke_subject.before, jwt_revoke_subject.reason);
+        cutoff := before;
+    END IF;
     RETURN cutoff;
 END
 $$;
@@ -418,6 +440,7 @@ REVOKE ALL ON FUNCTION revocation.jwt_retire_key(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_import_jwks(jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_validate_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation._jwks_keys(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.cache_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_add_key(text, text, bytea, text, text, timestamptz, timestamptz)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation._authentic_claims(text) FROM PUBLIC;

@@ -49,15 +49,17 @@ CREATE INDEX invalidated_tokens_seq ON revocation.invalidated_tokens (seq);
 REVOKE ALL ON revocation.invalidated_tokens FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.invalidated_tokens', '');
 
--- One row per subject revoked with jwt_revoke_subject: its tokens issued before
--- `issued_before` are refused.
+-- One row each time jwt_revoke_subject moves a subject's cut-off forward: its tokens issued
+-- before the latest `issued_before` are refused. Rows are never updated, so the history answers
+-- "which cut-off was in force at time T".
 CREATE TABLE revocation.invalidated_subjects (
-    sub             text PRIMARY KEY CHECK (sub <> '' AND octet_length(sub) <= 1024),
+    sub             text NOT NULL CHECK (sub <> '' AND octet_length(sub) <= 1024),
     issued_before   timestamptz NOT NULL,
     invalidated_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     reason          text,
     revoked_by      text,
-    seq             bigint NOT NULL DEFAULT 0
+    seq             bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (sub, issued_before)
 );
 CREATE INDEX invalidated_subjects_seq ON revocation.invalidated_subjects (seq);
 REVOKE ALL ON revocation.invalidated_subjects FROM PUBLIC;
@@ -72,5 +74,17 @@ CREATE TABLE revocation.database_policies (
     updated_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_by     text NOT NULL DEFAULT current_user
 );
+-- Who changed a policy, and when, is stamped here, not taken from the writer.
+CREATE FUNCTION revocation._stamp_policy() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    NEW.updated_at := clock_timestamp();
+    NEW.updated_by := current_user;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER stamp_policy BEFORE INSERT OR UPDATE ON revocation.database_policies
+    FOR EACH ROW EXECUTE FUNCTION revocation._stamp_policy();
 REVOKE ALL ON revocation.database_policies FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.database_policies', '');

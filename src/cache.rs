@@ -642,19 +642,21 @@ pub struct AsOf {
 }
 
 impl AsOf {
-    /// (the row's cut-off, when it was invalidated) for `key`, if there is a row.
-    fn lookup(&self, sql: &CStr, key: &str) -> Option<(Option<f64>, f64)> {
+    /// (cut-off, when it was invalidated) for every row of `key`.
+    fn lookup(&self, sql: &CStr, key: &str) -> Vec<(Option<f64>, f64)> {
         let rel = relid(c"invalidated_tokens");
-        let key = std::ffi::CString::new(key).ok()?;
+        let Ok(key) = std::ffi::CString::new(key) else {
+            return Vec::new();
+        };
         // SAFETY: cstring_to_text copies the bytes into a text datum in the current context.
         let text = unsafe { pg_sys::cstring_to_text(key.as_ptr()) };
         let args = [(pg_sys::TEXTOID, pg_sys::Datum::from(text))];
-        let mut found = None;
+        let mut found = Vec::new();
         read_latest(rel, false, |session| {
             session.query(sql, &args, |row| {
-                found = row
-                    .time(2)
-                    .map(|invalidated_at| (row.time(1), invalidated_at));
+                if let Some(invalidated_at) = row.time(2) {
+                    found.push((row.time(1), invalidated_at));
+                }
             });
         });
         found
@@ -668,16 +670,20 @@ impl crate::verification::Revocations for AsOf {
               WHERE jti OPERATOR(pg_catalog.=) $1",
             jti,
         )
-        .is_some_and(|(_, invalidated_at)| invalidated_at <= self.at)
+        .iter()
+        .any(|(_, invalidated_at)| *invalidated_at <= self.at)
     }
 
+    /// The latest cut-off that had been set by `at`.
     fn subject_cutoff(&self, sub: &str) -> Option<f64> {
         self.lookup(
             c"SELECT issued_before, invalidated_at FROM revocation.invalidated_subjects \
               WHERE sub OPERATOR(pg_catalog.=) $1",
             sub,
         )
+        .into_iter()
         .filter(|(_, invalidated_at)| *invalidated_at <= self.at)
-        .and_then(|(cutoff, _)| cutoff)
+        .filter_map(|(cutoff, _)| cutoff)
+        .reduce(f64::max)
     }
 }

@@ -106,7 +106,15 @@ fn import_one(jwk: &Value) -> (String, String, String) {
         Some(Value::String(u)) if u == "sig" => {}
         Some(_) => refused(&kid, "its use is not \"sig\""),
     }
-    for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+    if let Some(ops) = jwk.get("key_ops") {
+        let verifies = ops
+            .as_array()
+            .is_some_and(|o| o.iter().any(|op| op == "verify"));
+        if !verifies {
+            refused(&kid, "its key_ops do not include \"verify\"");
+        }
+    }
+    for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
         if jwk.contains_key(private) {
             refused(&kid, "it contains private key material");
         }

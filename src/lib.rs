@@ -38,6 +38,7 @@ pub extern "C-unwind" fn _PG_init() {
     settings::check_at_startup();
     settings::init();
     cache::init();
+    session::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

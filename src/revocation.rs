@@ -106,7 +106,8 @@ impl RevokedSet {
     /// revoked.
     pub fn apply_subject(&mut self, sub: &str, cutoff: f64) {
         let digest = self.digest(sub);
-        self.subjects.insert(digest, cutoff);
+        let entry = self.subjects.entry(digest).or_insert(cutoff);
+        *entry = entry.max(cutoff);
     }
 
     /// Drops entries whose token has expired, at most once a minute.
@@ -183,6 +184,7 @@ mod tests {
         let mut set = RevokedSet::default();
         assert_eq!(set.subject_cutoff("alice"), None);
         set.apply_subject("alice", 1500.0);
+        set.apply_subject("alice", 1200.0);
         assert_eq!(set.subject_cutoff("alice"), Some(1500.0));
         assert_eq!(set.subject_cutoff("bob"), None);
     }

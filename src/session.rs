@@ -24,7 +24,7 @@ use std::ffi::CStr;
 struct Verdict {
     /// The statement it was last confirmed in: within one statement a STABLE function's answer
     /// for the same token does not change, so the full comparison is skipped.
-    statement: (i64, u32),
+    statement: (u64, u32),
     /// Whether the token came from the session setting (not from request headers).
     from_setting: bool,
     token: Vec<u8>,
@@ -78,15 +78,36 @@ fn request_token() -> Option<&'static [u8]> {
     (!value.is_empty()).then_some(value)
 }
 
-/// The current statement: its start time and the local transaction it runs in.
-fn statement() -> (i64, u32) {
-    // SAFETY: plain reads of the backend's own statement clock and PGPROC.
+/// Counts executor starts in this backend. Every statement, including each statement of a
+/// multi-statement query string, starts the executor; the rows of one scan do not. So an
+/// unchanged count means "still the same statement".
+static mut EXECUTOR_STARTS: u64 = 0;
+static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn count_executor_start(query: *mut pg_sys::QueryDesc, eflags: i32) {
+    // SAFETY: backends are single-threaded; the previous hook is the one we replaced.
     unsafe {
-        (
-            pg_sys::GetCurrentStatementStartTimestamp(),
-            (*pg_sys::MyProc).lxid,
-        )
+        EXECUTOR_STARTS = EXECUTOR_STARTS.wrapping_add(1);
+        match PREVIOUS_EXECUTOR_START {
+            Some(previous) => previous(query, eflags),
+            None => pg_sys::standard_ExecutorStart(query, eflags),
+        }
     }
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init, which chains to any hook already installed.
+    unsafe {
+        PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(count_executor_start);
+    }
+}
+
+/// The current statement: the executor-start count and the local transaction it runs in.
+fn statement() -> (u64, u32) {
+    // SAFETY: plain reads of backend-local state.
+    unsafe { (EXECUTOR_STARTS, (*pg_sys::MyProc).lxid) }
 }
 
 /// Runs `f` on the verdict for `token` in the current database, verifying only when the last
@@ -96,7 +117,6 @@ fn with_verdict<R>(
     from_setting: bool,
     f: impl FnOnce(&Verdict) -> R,
 ) -> Result<R, Rejection> {
-    let statement = statement();
     let now = statement_time();
     let current = cache::current(now);
     let version = current.version;
@@ -110,7 +130,7 @@ fn with_verdict<R>(
         if hit {
             LAST.with(|last| {
                 if let Some(v) = last.borrow_mut().as_mut() {
-                    v.statement = statement;
+                    v.statement = self::statement();
                     v.from_setting = from_setting;
                 }
             });
@@ -125,7 +145,8 @@ fn with_verdict<R>(
                 .fold(f64::NEG_INFINITY, f64::max)
                 - policy.leeway;
             let verdict = Verdict {
-                statement,
+                // Read after verifying: a refresh runs queries, which start the executor.
+                statement: self::statement(),
                 from_setting,
                 token: token.to_vec(),
                 db: db.clone(),
@@ -138,7 +159,8 @@ fn with_verdict<R>(
                 databases_claim: policy.databases_claim.to_string(),
                 databases_claim_required: policy.databases_claim_required,
                 valid_from,
-                valid_until: verified.exp + policy.leeway,
+                // Until the token expires, or its key retires, whichever comes first.
+                valid_until: (verified.exp + policy.leeway).min(verified.key_retired_at),
                 sub: verified
                     .claims
                     .get("sub")

@@ -48,6 +48,10 @@ unsafe extern "C-unwind" fn check_legacy_secrets(
                     pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as i32,
                 );
                 pgrx::pg_sys::GUC_check_errdetail_string = pgrx::pg_sys::pstrdup(detail.as_ptr());
+                // Our own message, so PostgreSQL does not quote the value (the secrets) in it.
+                pgrx::pg_sys::GUC_check_errmsg_string = pgrx::pg_sys::pstrdup(
+                    c"invalid value for parameter \"revocation.legacy_secrets\"".as_ptr(),
+                );
             }
             false
         }
@@ -63,6 +67,7 @@ pub fn check_at_startup() {
     if !preloading {
         return;
     }
+    PRELOADED.store(true, std::sync::atomic::Ordering::Relaxed);
     let raw = unsafe { pgrx::pg_sys::GetConfigOption(LEGACY_SECRETS_NAME.as_ptr(), true, false) };
     if raw.is_null() {
         return;
@@ -80,9 +85,25 @@ pub fn check_at_startup() {
     }
 }
 
-/// The raw legacy secrets setting, for noticing that it changed.
+/// Whether the library was loaded by shared_preload_libraries (in the postmaster).
+static PRELOADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The raw legacy secrets setting, for noticing that it changed. Empty unless the library is
+/// preloaded: before our setting is defined PostgreSQL holds it as a placeholder that any role
+/// can read, so secrets configured for a library loaded later are refused, not used.
 pub fn legacy_secrets_raw() -> &'static [u8] {
-    borrowed(&LEGACY_SECRETS).unwrap_or(b"")
+    let value = borrowed(&LEGACY_SECRETS).unwrap_or(b"");
+    if !value.is_empty() && !PRELOADED.load(std::sync::atomic::Ordering::Relaxed) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            pgrx::warning!(
+                "revocation.legacy_secrets is ignored: it is used only with revocation in \
+                 shared_preload_libraries, where no other role can read it"
+            );
+        }
+        return b"";
+    }
+    value
 }
 
 pub fn init() {

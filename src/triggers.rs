@@ -2,6 +2,7 @@
 
 use crate::errors::quoted;
 use crate::keys::{Material, RawKey};
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -47,6 +48,26 @@ fn _check_signing_key<'a>(
         }
     }
     let alg = column("alg").unwrap_or_default();
+    if let Some(old) = trigger.old() {
+        // A retirement is only ever brought forward: a compromised key must not come back.
+        let before: Option<pgrx::datum::TimestampWithTimeZone> = old
+            .get_by_name("retired_at")
+            .unwrap_or_else(|e| error!("{e}"));
+        let after = time("retired_at");
+        if let Some(before) = before {
+            if after.is_none_or(|after| after > before) {
+                ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
+                    format!(
+                        "signing key {} is retired; its retirement cannot be undone or delayed",
+                        quoted(&kid)
+                    ),
+                    "Add the key again under a new kid to use it again."
+                );
+            }
+        }
+    }
     let public_key = column("public_key");
     let private_key = column("private_key");
     let secret: Option<&[u8]> = new
@@ -137,26 +158,36 @@ fn _stamp_revocation<'a>(
             );
         }
     } else if updating {
+        // A subject's history: rows are added, never rewritten (the reason may be amended).
         let old = trigger
             .old()
             .unwrap_or_else(|| fail(&"no old row"))
             .into_owned();
-        let cutoff = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
-            row.get_by_name("issued_before")
-                .unwrap_or_else(|e| fail(&e))
+        let text = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<String> {
+            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
         };
-        if cutoff(&new) < cutoff(&old) {
+        let time = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<TimestampWithTimeZone> {
+            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
+        };
+        let changed = if text(&old, "sub") != text(&new, "sub") {
+            Some("sub")
+        } else if time(&old, "issued_before") != time(&new, "issued_before") {
+            Some("issued_before")
+        } else if time(&old, "invalidated_at") != time(&new, "invalidated_at") {
+            Some("invalidated_at")
+        } else if text(&old, "revoked_by") != text(&new, "revoked_by") {
+            Some("revoked_by")
+        } else {
+            None
+        };
+        if let Some(column) = changed {
             ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
-                "the cut-off of a revoked subject only moves forward",
-                "To lift a subject's revocation, delete its row."
+                format!("column {column} of a subject's revocation cannot change"),
+                "The history never moves; jwt_revoke_subject adds a later cut-off as a new row."
             );
         }
-        new.set_by_name("invalidated_at", pgrx::datum::clock_timestamp())
-            .unwrap_or_else(|e| fail(&e));
-        new.set_by_name("revoked_by", role)
-            .unwrap_or_else(|e| fail(&e));
     } else if new
         .get_by_name::<String>("revoked_by")
         .unwrap_or_else(|e| fail(&e))

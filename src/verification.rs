@@ -36,6 +36,8 @@ pub struct Verified {
     pub kid: String,
     pub jti: Option<String>,
     pub exp: f64,
+    /// When the key that signed it retires (infinity if it does not).
+    pub key_retired_at: f64,
 }
 
 fn malformed(message: &str) -> Rejection {
@@ -61,6 +63,7 @@ pub struct Authentic {
     pub payload: Vec<u8>,
     pub claims: Map<String, Value>,
     pub kid: String,
+    pub key_retired_at: f64,
 }
 
 /// Whether a key outside its window of use may still vouch for a token.
@@ -85,6 +88,7 @@ pub fn verify(
         payload,
         claims,
         kid,
+        key_retired_at,
     } = authenticate(token, at, keys, policy, KeyWindow::Enforced)?;
     let checked = check_claims(&claims, db, at, revocations, policy)?;
     Ok(Verified {
@@ -93,6 +97,7 @@ pub fn verify(
         kid,
         jti: checked.jti,
         exp: checked.exp,
+        key_retired_at,
     })
 }
 
@@ -237,6 +242,7 @@ pub fn authenticate(
         payload,
         claims,
         kid: key.kid.clone(),
+        key_retired_at: key.retired_at.unwrap_or(f64::INFINITY),
     })
 }
 

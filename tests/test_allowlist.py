@@ -2,6 +2,7 @@
 RLS helpers reading the token from a session setting, and the PostgREST pre-request hook."""
 
 import json
+import time
 
 import psycopg
 import pytest
@@ -210,3 +211,65 @@ def test_postgrest_pre_request_accepts(hs):
         pre_request(conn, {"authorization": f"bearer {token()}"})
         pre_request(conn, {"accept": "*/*"})   # no token: an anonymous request passes
         conn.rollback()
+
+
+def test_each_statement_of_one_query_string_is_judged_on_its_own(hs):
+    """One simple-protocol message with several statements: a new token, a garbage token and a
+    revocation in between are each seen by the next statement."""
+    alice, bob = token(sub="alice", jti="j-a1"), token(sub="bob", jti="j-b1")
+    with hs.connect() as conn:
+        cur = conn.execute(
+            f"SELECT set_config('request.token', '{alice}', false); SELECT revocation.subject();"
+            f"SELECT set_config('request.token', '{bob}', false); SELECT revocation.subject();")
+        subjects = []
+        while True:
+            subjects.append(cur.fetchone()[0])
+            if not cur.nextset():
+                break
+        assert subjects[1::2] == ["alice", "bob"]
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute(f"SELECT set_config('request.token', '{bob}', false); "
+                         "SELECT revocation.subject(); "
+                         "SELECT set_config('request.token', 'garbage', false); "
+                         "SELECT revocation.subject();")
+        assert caught.value.sqlstate == "28J01"
+        conn.execute("SELECT set_config('request.token', %s, false)", (alice,))
+        assert conn.execute("SELECT revocation.subject()").fetchone() == ("alice",)
+        # A revocation committed (here, by an earlier statement of the same message, which
+        # commits it in its own implicit transaction only at the end, so use a second message)
+        # is seen by the next statement.
+        hs.sql("SELECT revocation.jwt_revoke('j-a1')")
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute("SELECT 1; SELECT revocation.subject();")
+        assert caught.value.sqlstate == "28J13"
+
+
+def test_a_key_retired_on_schedule_ends_a_cached_verdict(hs):
+    hs.sql("UPDATE revocation.signing_keys SET usable_from = now() - interval '1 hour', "
+           "retired_at = now() + interval '2 seconds'")
+    t = token(sub="alice")
+    with hs.connect() as conn:
+        conn.execute("SELECT set_config('request.token', %s, false)", (t,))
+        assert conn.execute("SELECT revocation.subject()").fetchone() == ("alice",)
+        time.sleep(2.5)
+        assert raised(conn, "SELECT revocation.subject()")[0] == "28J05"
+
+
+def test_policy_admins_cannot_forge_who_changed_a_policy(hs):
+    role = f"{hs.name}_padmin"
+    hs.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        hs.sql(f"""GRANT EXECUTE ON FUNCTION revocation.require_database_claim(text, boolean)
+                       TO {role};
+                   GRANT SELECT, INSERT (db, require_claim), UPDATE (require_claim)
+                       ON revocation.database_policies TO {role}""")
+        with hs.connect(user=role) as conn:
+            conn.execute("SELECT revocation.require_database_claim('reports')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("INSERT INTO revocation.database_policies "
+                             "VALUES ('x', true, '2001-01-01', 'postgres')")
+        hs.sql("SELECT revocation.require_database_claim('reports', false)")
+        assert hs.sql("SELECT updated_by FROM revocation.database_policies") == [("postgres",)]
+    finally:
+        hs.sql(f"DROP OWNED BY {role}")
+        hs.sql(f"DROP ROLE {role}")

@@ -107,4 +107,4 @@ def test_public_may_only_verify(db):
         "AND has_function_privilege('public', p.oid, 'EXECUTE') AND p.prorettype <> "
         "'trigger'::regtype")}
     assert allowed == {"jwt_verify", "jwt_check", "claims", "subject", "postgrest_pre_request",
-                       "cache_stats", "jwt_jwks", "oauth_google_authorize_url"}
+                       "jwt_jwks", "oauth_google_authorize_url"}

@@ -147,7 +147,11 @@ def test_deleting_a_revocation_reloads_everything(hs):
 
 
 def test_expired_revocations_are_not_held(hs):
-    hs.sql("SELECT revocation.jwt_revoke('old', expires_at => now() - interval '1 hour')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        hs.sql("SELECT revocation.jwt_revoke('old', expires_at => now() - interval '1 hour')")
+    # As a restore would bring it: a row whose token expired long ago.
+    hs.sql("INSERT INTO revocation.invalidated_tokens (jti, expires_at) "
+           "VALUES ('old', now() - interval '1 hour')")
     hs.sql("SELECT revocation.jwt_revoke('live', expires_at => now() + interval '1 hour')")
     hs.sql("SELECT revocation.jwt_revoke('unknown')")
     with hs.connect() as reader:
@@ -169,10 +173,10 @@ def test_revoke_token_checks_the_signature_first(hs):
         hs.sql("SELECT revocation.jwt_revoke_token(%s)", (forged,))
     assert caught.value.sqlstate == "28J06"
     assert hs.one("SELECT count(*) FROM revocation.invalidated_tokens") == 1
-    # An expired token can still be revoked (its signature is what counts).
+    # A token expired beyond any leeway needs no revocation: nothing is recorded.
     expired = token("j-expired", exp=1000)
-    hs.sql("SELECT revocation.jwt_revoke_token(%s)", (expired,))
-    assert hs.one("SELECT count(*) FROM revocation.invalidated_tokens") == 2
+    assert hs.one("SELECT revocation.jwt_revoke_token(%s)", (expired,)) is None
+    assert hs.one("SELECT count(*) FROM revocation.invalidated_tokens") == 1
 
 
 def test_a_revoked_jti_stays_revoked_when_re_signed(hs):
@@ -278,7 +282,6 @@ def test_a_later_expiry_for_the_same_jti_extends_the_hold(hs):
     now = int(time.time())
     short = token("dup", exp=now + 2)
     long = token("dup", exp=now + 3600)
-    hs.sql("SELECT revocation.jwt_revoke('dup', expires_at => '2000-01-01Z')")
     hs.sql("SELECT revocation.jwt_revoke_token(%s)", (short,))
     hs.sql("SELECT revocation.jwt_revoke_token(%s)", (long,))
     assert hs.one("SELECT expires_at = to_timestamp(%s) FROM revocation.invalidated_tokens",
@@ -313,15 +316,18 @@ def test_a_subjects_cut_off_never_moves_back(hs):
         hs.sql(f"""
             GRANT EXECUTE ON FUNCTION revocation.jwt_revoke_subject(text, timestamptz, text)
                 TO {role};
-            GRANT SELECT, INSERT (sub, issued_before, reason), UPDATE (issued_before, reason)
-                ON revocation.invalidated_subjects TO {role}""")
+            GRANT SELECT, INSERT (sub, issued_before, reason), UPDATE (issued_before, reason,
+                invalidated_at) ON revocation.invalidated_subjects TO {role}""")
         with hs.connect(user=role) as conn:
             conn.execute("SELECT revocation.jwt_revoke_subject('alice')")
-            with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as caught:
-                conn.execute("UPDATE revocation.invalidated_subjects "
-                             "SET issued_before = '1970-01-02Z' WHERE sub = 'alice'")
-            assert caught.value.diag.message_primary \
-                == "the cut-off of a revoked subject only moves forward"
+            for change in ["issued_before = '1970-01-02Z'", "invalidated_at = now()"]:
+                with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as caught:
+                    conn.execute(f"UPDATE revocation.invalidated_subjects SET {change} "
+                                 "WHERE sub = 'alice'")
+                column = change.split()[0]
+                assert caught.value.diag.message_primary \
+                    == f"column {column} of a subject's revocation cannot change"
+            conn.execute("UPDATE revocation.invalidated_subjects SET reason = 'noted'")
         assert verdict(hs.connect(), token("j-al", sub="alice", iat=int(time.time()) - 60)) \
             == (False, "revoked")
     finally:
@@ -333,3 +339,18 @@ def test_a_numeric_sub_is_refused_not_let_past_subject_revocation(hs):
     hs.sql("SELECT revocation.jwt_revoke_subject('42')")
     t = pyjwt_token(claims(sub=42), HS_SECRET, "HS256", kid="k")
     assert verdict(hs.connect(), t) == (False, "invalid_claim")
+
+
+def test_point_in_time_keeps_the_history_of_a_subject(hs):
+    hs.sql("UPDATE revocation.signing_keys SET usable_from = now() - interval '1 day'")
+    old = token("j-hist", sub="yan", iat=int(time.time()) - 3600)
+    first = hs.one("SELECT revocation.jwt_revoke_subject('yan', now() - interval '30 minutes')")
+    time.sleep(0.05)
+    hs.sql("SELECT revocation.jwt_revoke_subject('yan')")
+    rows = hs.sql("SELECT invalidated_at FROM revocation.invalidated_subjects "
+                  "WHERE sub = 'yan' ORDER BY invalidated_at")
+    assert len(rows) == 2 and first is not None
+    between = rows[0][0] + (rows[1][0] - rows[0][0]) / 2
+    # Between the two revocations the first cut-off was in force, and it covered this token.
+    assert hs.sql("SELECT reason FROM revocation.jwt_check(%s, at => %s)", (old, between)) \
+        == [("revoked",)]

@@ -164,3 +164,37 @@ def test_google_authorize_url(db):
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         db.sql("SELECT revocation.oauth_google_authorize_url('id', 'http://evil/cb', "
                "ARRAY['openid'], 's')")
+
+
+def test_a_retirement_cannot_be_undone_or_delayed(db):
+    db.sql("SELECT revocation.jwt_add_key('k', 'HS256', secret => %s)", (OLD,))
+    db.sql("SELECT revocation.jwt_retire_key('k', now() + interval '1 hour')")
+    db.sql("SELECT revocation.jwt_retire_key('k')")              # brought forward: fine
+    with pytest.raises(psycopg.errors.NullValueNotAllowed):
+        db.sql("SELECT revocation.jwt_retire_key('k', NULL)")
+    for sql in ["SELECT revocation.jwt_retire_key('k', now() + interval '1 day')",
+                "UPDATE revocation.signing_keys SET retired_at = NULL"]:
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as caught:
+            db.sql(sql)
+        assert caught.value.diag.message_primary == \
+            'signing key "k" is retired; its retirement cannot be undone or delayed'
+
+
+def test_rotating_to_a_key_that_cannot_sign_is_refused(db):
+    db.sql("SELECT revocation.jwt_add_key('k', 'HS256', secret => %s)", (OLD,))
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+        db.sql("SELECT revocation.jwt_rotate_key('r', 'RS256', public_key => %s)",
+               (key_text("rsa2048.pub"),))
+    assert caught.value.diag.message_primary == "the new key cannot sign"
+    assert db.one("SELECT retired_at FROM revocation.signing_keys WHERE kid = 'k'") is None
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"key_ops": ["encrypt"]}, 'JWK "bad" is refused: its key_ops do not include "verify"'),
+    ({"oth": []}, 'JWK "bad" is refused: it contains private key material'),
+])
+def test_import_refuses_more(db, extra, message):
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+        db.sql("SELECT revocation.jwt_import_jwks(%s)",
+               (json.dumps({"keys": [_rsa_jwk(**extra)]}),))
+    assert caught.value.diag.message_primary == message

@@ -107,3 +107,42 @@ def test_revocation_works_with_the_library_preloaded():
                                   (token,)).fetchone() == ("revoked",)
     finally:
         c.destroy()
+
+
+def test_refused_values_are_never_echoed():
+    weak = base64.b64encode(b"WEAKWEAKWEAK").decode()
+    c = preloaded(B64)
+    try:
+        c.start()
+        with c.connect() as conn:
+            with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+                conn.execute(f"ALTER SYSTEM SET revocation.legacy_secrets = '{B64},{weak}'")
+            text = str(caught.value) + (caught.value.diag.message_detail or "")
+            assert caught.value.diag.message_primary \
+                == 'invalid value for parameter "revocation.legacy_secrets"'
+            assert B64 not in text and weak not in text
+        # PostgreSQL's own STATEMENT line repeats the failing command as typed; every line
+        # of ours, and PostgreSQL's message for the setting, leave the value out.
+        ours = "\n".join(line for line in c.server_log().splitlines()
+                         if "STATEMENT:" not in line)
+        assert B64 not in ours and weak not in ours
+    finally:
+        c.destroy()
+
+
+def test_without_preloading_legacy_secrets_are_ignored():
+    c = Cluster(name="revocation-nopreload",
+                conf={"revocation.legacy_secrets": f"'{B64}'"}).init()
+    try:
+        c.start()
+        c.sql("CREATE EXTENSION revocation")
+        token = pyjwt_token(claims(), GOOD, "HS256")
+        with c.connect() as conn:
+            notices = []
+            conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+            assert conn.execute("SELECT reason FROM revocation.jwt_check(%s)",
+                                (token,)).fetchone() == ("unknown_key",)
+            assert any("revocation.legacy_secrets is ignored" in n for n in notices)
+            assert not any(B64 in n for n in notices)
+    finally:
+        c.destroy()
