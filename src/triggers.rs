@@ -3,6 +3,7 @@
 use crate::errors::quoted;
 use crate::keys::{Material, RawKey};
 use pgrx::datum::TimestampWithTimeZone;
+use pgrx::datum::TryFromDatumError;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -118,74 +119,48 @@ fn _stamp_revocation<'a>(
     let updating = trigger.event().fired_by_update();
     let role = current_role();
 
-    if updating && table == "invalidated_tokens" {
+    if updating {
         let old = trigger
             .old()
             .unwrap_or_else(|| fail(&"no old row"))
             .into_owned();
-        let text = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<String> {
-            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
-        };
-        let time = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
-            row.get_by_name("invalidated_at")
-                .unwrap_or_else(|e| fail(&e))
-        };
-        let changed = if text(&old, "jti") != text(&new, "jti") {
-            Some("jti")
-        } else if time(&old) != time(&new) {
-            Some("invalidated_at")
-        } else if text(&old, "revoked_by") != text(&new, "revoked_by") {
-            Some("revoked_by")
+        let (key, what, hint) = if table == "invalidated_tokens" {
+            (
+                "jti",
+                "a revocation",
+                "The audit trail never moves; revoke under a new jti instead.",
+            )
         } else {
-            None
+            (
+                "sub",
+                "a subject's revocation",
+                "The history never moves; jwt_revoke_subject adds a later cut-off as a new row.",
+            )
         };
-        // An expiry may be learned or extended, never shortened: a shorter one would let the
-        // entry be dropped from memory while tokens with this jti are still alive.
-        let expiry = |row: &PgHeapTuple<'_, _>| -> Option<pgrx::datum::TimestampWithTimeZone> {
-            row.get_by_name("expires_at").unwrap_or_else(|e| fail(&e))
+        let times: &[&'static str] = if key == "sub" {
+            &["issued_before", "invalidated_at"]
+        } else {
+            &["invalidated_at"]
         };
-        let changed = changed.or(match (expiry(&old), expiry(&new)) {
-            (None, Some(_)) => Some("expires_at"),
-            (Some(before), Some(after)) if after < before => Some("expires_at"),
-            _ => None,
-        });
-        if let Some(column) = changed {
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
-                format!("column {column} of a revocation cannot change"),
-                "The audit trail never moves; revoke under a new jti instead."
-            );
+        let mut changed = frozen_column(&old, &new, &[key, "revoked_by"], times);
+        if key == "jti" {
+            // An expiry may be learned or extended, never shortened: a shorter one would let
+            // the entry be dropped from memory while tokens with this jti are still alive.
+            let expiry = |row: &PgHeapTuple<'_, AllocatedByRust>| -> Option<TimestampWithTimeZone> {
+                row.get_by_name("expires_at").unwrap_or_else(|e| fail(&e))
+            };
+            changed = changed.or(match (expiry(&old), expiry(&new)) {
+                (None, Some(_)) => Some("expires_at"),
+                (Some(before), Some(after)) if after < before => Some("expires_at"),
+                _ => None,
+            });
         }
-    } else if updating {
-        // A subject's history: rows are added, never rewritten (the reason may be amended).
-        let old = trigger
-            .old()
-            .unwrap_or_else(|| fail(&"no old row"))
-            .into_owned();
-        let text = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<String> {
-            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
-        };
-        let time = |row: &PgHeapTuple<'_, _>, column: &str| -> Option<TimestampWithTimeZone> {
-            row.get_by_name(column).unwrap_or_else(|e| fail(&e))
-        };
-        let changed = if text(&old, "sub") != text(&new, "sub") {
-            Some("sub")
-        } else if time(&old, "issued_before") != time(&new, "issued_before") {
-            Some("issued_before")
-        } else if time(&old, "invalidated_at") != time(&new, "invalidated_at") {
-            Some("invalidated_at")
-        } else if text(&old, "revoked_by") != text(&new, "revoked_by") {
-            Some("revoked_by")
-        } else {
-            None
-        };
         if let Some(column) = changed {
             ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
-                format!("column {column} of a subject's revocation cannot change"),
-                "The history never moves; jwt_revoke_subject adds a later cut-off as a new row."
+                format!("column {column} of {what} cannot change"),
+                hint
             );
         }
     } else if new
@@ -201,6 +176,32 @@ fn _stamp_revocation<'a>(
     let seq = next_generation();
     new.set_by_name("seq", seq).unwrap_or_else(|e| fail(&e));
     Ok(Some(new))
+}
+
+/// The first of the given text and timestamptz columns whose value differs between two rows.
+fn frozen_column(
+    old: &PgHeapTuple<'_, AllocatedByRust>,
+    new: &PgHeapTuple<'_, AllocatedByRust>,
+    text_columns: &[&'static str],
+    time_columns: &[&'static str],
+) -> Option<&'static str> {
+    let read = |e: TryFromDatumError| -> ! { error!("revocation trigger: {e}") };
+    let text_changed = |c: &str| {
+        old.get_by_name::<String>(c).unwrap_or_else(|e| read(e))
+            != new.get_by_name::<String>(c).unwrap_or_else(|e| read(e))
+    };
+    let time_changed = |c: &str| {
+        old.get_by_name::<TimestampWithTimeZone>(c)
+            .unwrap_or_else(|e| read(e))
+            != new
+                .get_by_name::<TimestampWithTimeZone>(c)
+                .unwrap_or_else(|e| read(e))
+    };
+    text_columns
+        .iter()
+        .copied()
+        .find(|c| text_changed(c))
+        .or_else(|| time_columns.iter().copied().find(|c| time_changed(c)))
 }
 
 fn current_role() -> String {
