@@ -419,9 +419,20 @@ mod tests {
             [Algorithm::HS256, Algorithm::HS512]
         );
         for (text, error) in [
-            (b64(16), "entry 1: an HS256 secret must be at least 32 bytes, got 16".to_string()),
-            (format!("{},HS384:{}", b64(32), b64(32)), "entry 2: an HS384 secret must be at least 48 bytes, got 32".into()),
-            (format!("RS256:{}", b64(32)), "entry 1: algorithm \"RS256\" is not allowed; legacy secrets are HS256, HS384 or HS512".into()),
+            (
+                b64(16),
+                "entry 1: an HS256 secret must be at least 32 bytes, got 16".to_string(),
+            ),
+            (
+                format!("{},HS384:{}", b64(32), b64(32)),
+                "entry 2: an HS384 secret must be at least 48 bytes, got 32".into(),
+            ),
+            (
+                format!("RS256:{}", b64(32)),
+                "entry 1: algorithm \"RS256\" is not allowed; \
+                 legacy secrets are HS256, HS384 or HS512"
+                    .into(),
+            ),
             (format!("{},", b64(32)), "entry 2 is empty".into()),
             ("not base64!".into(), "entry 1 is not base64".into()),
         ] {
@@ -463,7 +474,9 @@ mod tests {
 
     #[test]
     fn a_pem_text_is_not_an_hmac_secret() {
-        let pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\n-----END PUBLIC KEY-----\n";
+        let pem = b"-----BEGIN PUBLIC KEY-----\n\
+                    MCowBQYDK2VwAyEAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\n\
+                    -----END PUBLIC KEY-----\n";
         let err = Material::parse(
             "HS256",
             RawKey {

@@ -69,6 +69,21 @@ mod tests {
         .unwrap();
     }
 
+    const RETIRED_YESTERDAY: &str =
+        "usable_from => now() - interval '2 days', retired_at => now() - interval '1 day'";
+
+    /// Adds an HMAC key whose secret is `len` bytes of `byte_hex`, with a window in SQL.
+    fn add_secret(kid: &str, alg: &str, byte_hex: &str, len: usize, window: &str) {
+        Spi::run_with_args(
+            &format!(
+                "SELECT revocation.jwt_add_key($1, $2, \
+                 secret => decode(repeat($3, {len}), 'hex'), {window})"
+            ),
+            &[kid.into(), alg.into(), byte_hex.into()],
+        )
+        .unwrap();
+    }
+
     fn add_public(kid: &str, alg: &str, public: &str, private: Option<&str>) {
         Spi::run_with_args(
             "SELECT revocation.jwt_add_key($1, $2, public_key => $3, private_key => $4, \
@@ -125,6 +140,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The error jwt_add_key raises for a key that breaks `rule`.
+    fn refused(kid: &str, rule: &str) -> String {
+        format!("22023: signing key \"{kid}\" is refused: {rule}")
+    }
+
     fn key_count() -> i64 {
         Spi::get_one::<i64>("SELECT count(*) FROM revocation.signing_keys")
             .unwrap()
@@ -136,13 +156,20 @@ mod tests {
     #[pg_test]
     fn every_algorithm_verifies() {
         add_hs256("hs256");
-        Spi::run(
-            "SELECT revocation.jwt_add_key('hs384', 'HS384', secret => decode(repeat('ab', 48), 'hex'), \
-             usable_from => now() - interval '1 day'), \
-             revocation.jwt_add_key('hs512', 'HS512', secret => decode(repeat('cd', 64), 'hex'), \
-             usable_from => now() - interval '1 day')",
-        )
-        .unwrap();
+        add_secret(
+            "hs384",
+            "HS384",
+            "ab",
+            48,
+            "usable_from => now() - interval '1 day'",
+        );
+        add_secret(
+            "hs512",
+            "HS512",
+            "cd",
+            64,
+            "usable_from => now() - interval '1 day'",
+        );
         for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
             add_public(&alg.to_lowercase(), alg, RSA_PUB, Some(RSA_KEY));
         }
@@ -188,7 +215,8 @@ mod tests {
     fn sign_adds_jti_iat_and_exp() {
         add_hs256("k");
         let claims = Spi::get_one::<pgrx::JsonB>(
-            "SELECT revocation.jwt_verify(revocation.jwt_sign('{\"sub\":\"a\"}', lifetime => '90 seconds'))",
+            "SELECT revocation.jwt_verify(\
+             revocation.jwt_sign('{\"sub\":\"a\"}', lifetime => '90 seconds'))",
         )
         .unwrap()
         .unwrap()
@@ -222,13 +250,20 @@ mod tests {
     #[pg_test]
     fn sign_picks_the_newest_key_in_use() {
         add_hs256("old");
-        Spi::run(
-            "SELECT revocation.jwt_add_key('new', 'HS256', secret => decode(repeat('11', 32), 'hex'), \
-             usable_from => now() - interval '1 hour'), \
-             revocation.jwt_add_key('future', 'HS256', secret => decode(repeat('22', 32), 'hex'), \
-             usable_from => now() + interval '1 hour')",
-        )
-        .unwrap();
+        add_secret(
+            "new",
+            "HS256",
+            "11",
+            32,
+            "usable_from => now() - interval '1 hour'",
+        );
+        add_secret(
+            "future",
+            "HS256",
+            "22",
+            32,
+            "usable_from => now() + interval '1 hour'",
+        );
         let kid = Spi::get_one::<String>(
             "SELECT kid FROM revocation.jwt_check(revocation.jwt_sign('{}'))",
         )
@@ -246,24 +281,35 @@ mod tests {
         error = "signing key \"gone\" is retired or not yet in use; such a key only verifies"
     )]
     fn sign_refuses_a_retired_key() {
-        Spi::run(
-            "SELECT revocation.jwt_add_key('gone', 'HS256', secret => decode(repeat('11', 32), 'hex'), \
-             usable_from => now() - interval '2 days', retired_at => now() - interval '1 day')",
-        )
-        .unwrap();
+        add_secret("gone", "HS256", "11", 32, RETIRED_YESTERDAY);
         Spi::run("SELECT revocation.jwt_sign('{}', 'gone')").unwrap();
     }
 
     #[pg_test]
     fn sign_refuses_claims_verify_would_refuse() {
         add_hs256("k");
-        for (claims, expected) in [
-            (r#"{"exp":"soon"}"#, "22023: invalid exp claim: The exp claim must be a JSON number of seconds since 1970."),
-            (r#"{"sub":{"id":1}}"#, "22023: invalid sub claim: The sub claim must be a string."),
-            (r#"{"dbs":[]}"#, "22023: invalid dbs claim: The dbs claim must be a non-empty array of database names."),
-            (r#"{"aud":5}"#, "22023: invalid aud claim: The aud claim must be a string or an array of strings."),
+        // (claims, the claim refused, its rule)
+        for (claims, name, rule) in [
+            (
+                r#"{"exp":"soon"}"#,
+                "exp",
+                "must be a JSON number of seconds since 1970",
+            ),
+            (r#"{"sub":{"id":1}}"#, "sub", "must be a string"),
+            (
+                r#"{"dbs":[]}"#,
+                "dbs",
+                "must be a non-empty array of database names",
+            ),
+            (
+                r#"{"aud":5}"#,
+                "aud",
+                "must be a string or an array of strings",
+            ),
         ] {
-            assert_eq!(outcome("SELECT revocation.jwt_sign($1::jsonb)", &[claims]), expected, "{claims}");
+            let expected = format!("22023: invalid {name} claim: The {name} claim {rule}.");
+            let sql = "SELECT revocation.jwt_sign($1::jsonb)";
+            assert_eq!(outcome(sql, &[claims]), expected, "{claims}");
         }
     }
 
@@ -273,9 +319,12 @@ mod tests {
     fn rejection_reasons() {
         add_hs256("k");
         add_public("rsa", "RS256", RSA_PUB, Some(RSA_KEY));
-        Spi::run(
-            "SELECT revocation.jwt_add_key('retired', 'HS256', secret => convert_to('0123456789abcdef0123456789abcdef', 'UTF8'), \
-             usable_from => now() - interval '2 days', retired_at => now() - interval '1 day')",
+        Spi::run_with_args(
+            &format!(
+                "SELECT revocation.jwt_add_key('retired', 'HS256', \
+                 secret => convert_to($1, 'UTF8'), {RETIRED_YESTERDAY})"
+            ),
+            &[SECRET.into()],
         )
         .unwrap();
         let n = now();
@@ -638,11 +687,13 @@ mod tests {
     #[pg_test]
     fn kid_absent_tries_every_key_of_the_alg() {
         add_hs256("a");
-        Spi::run(
-            "SELECT revocation.jwt_add_key('b', 'HS256', secret => decode(repeat('42', 32), 'hex'), \
-             usable_from => now() - interval '1 day')",
-        )
-        .unwrap();
+        add_secret(
+            "b",
+            "HS256",
+            "42",
+            32,
+            "usable_from => now() - interval '1 day'",
+        );
         let second = EncodingKey::from_secret(&[0x42; 32]).unwrap();
         let t = token(r#"{"alg":"HS256"}"#, &claims(""), Algorithm::HS256, &second);
         let kid = Spi::get_one_with_args::<String>(
@@ -732,7 +783,11 @@ mod tests {
     fn revocation_audit_columns_never_change() {
         Spi::run("SELECT revocation.jwt_revoke('fixed')").unwrap();
         assert_eq!(
-            outcome("UPDATE revocation.invalidated_tokens SET invalidated_at = now() - interval '1 day'", &[]),
+            outcome(
+                "UPDATE revocation.invalidated_tokens \
+                 SET invalidated_at = now() - interval '1 day'",
+                &[]
+            ),
             "23000: column invalidated_at of a revocation cannot change"
         );
         assert_eq!(
@@ -803,44 +858,105 @@ mod tests {
 
     #[pg_test]
     fn key_rules() {
-        let cases: Vec<(&str, &str, &str)> = vec![
-            ("RS256", RSA1024_PUB, "22023: signing key \"k-rule\" is refused: an RSA key for RS256 must have at least 2048 bits, got 1024"),
-            ("PS256", RSA1024_PUB, "22023: signing key \"k-rule\" is refused: an RSA key for PS256 must have at least 2048 bits, got 1024"),
-            ("ES256", P384_PUB, "22023: signing key \"k-rule\" is refused: ES256 needs a P-256 key, got P-384"),
-            ("ES384", P256_PUB, "22023: signing key \"k-rule\" is refused: ES384 needs a P-384 key, got P-256"),
-            ("ES256", P521_PUB, "22023: signing key \"k-rule\" is refused: ES256 needs a P-256 key, got P-521"),
-            ("ES256", K256_PUB, "22023: signing key \"k-rule\" is refused: ES256 needs a P-256 key, got an unsupported curve"),
-            ("EdDSA", P256_PUB, "22023: signing key \"k-rule\" is refused: EdDSA needs an Ed25519 key, got an EC key"),
-            ("EdDSA", ED448_PUB, "22023: signing key \"k-rule\" is refused: Ed448 keys are not supported; EdDSA here means Ed25519"),
-            ("RS256", ED_PUB, "22023: signing key \"k-rule\" is refused: RS256 needs an RSA key, got an Ed25519 key"),
-            ("RS256", RSA_KEY, "22023: signing key \"k-rule\" is refused: a \"PRIVATE KEY\" was given where a public key belongs; pass it as the private key"),
-            ("RS256", "not a key", "22023: signing key \"k-rule\" is refused: the key is not PEM text (it must start with a \"-----BEGIN ...-----\" line)"),
-            ("none", RSA_PUB, "22023: signing key \"k-rule\" is refused: algorithm \"none\" is not supported; use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"),
-            ("HS256", RSA_PUB, "22023: signing key \"k-rule\" is refused: an HS256 key is a shared secret; it has no public or private key"),
-            ("RS256", RSA_PKCS1_PUB, "ok"),
-            ("ES256", P256_PUB, "ok"),
+        // (alg, public key, the rule it breaks; None: accepted)
+        let cases: Vec<(&str, &str, Option<&str>)> = vec![
+            (
+                "RS256",
+                RSA1024_PUB,
+                Some("an RSA key for RS256 must have at least 2048 bits, got 1024"),
+            ),
+            (
+                "PS256",
+                RSA1024_PUB,
+                Some("an RSA key for PS256 must have at least 2048 bits, got 1024"),
+            ),
+            (
+                "ES256",
+                P384_PUB,
+                Some("ES256 needs a P-256 key, got P-384"),
+            ),
+            (
+                "ES384",
+                P256_PUB,
+                Some("ES384 needs a P-384 key, got P-256"),
+            ),
+            (
+                "ES256",
+                P521_PUB,
+                Some("ES256 needs a P-256 key, got P-521"),
+            ),
+            (
+                "ES256",
+                K256_PUB,
+                Some("ES256 needs a P-256 key, got an unsupported curve"),
+            ),
+            (
+                "EdDSA",
+                P256_PUB,
+                Some("EdDSA needs an Ed25519 key, got an EC key"),
+            ),
+            (
+                "EdDSA",
+                ED448_PUB,
+                Some("Ed448 keys are not supported; EdDSA here means Ed25519"),
+            ),
+            (
+                "RS256",
+                ED_PUB,
+                Some("RS256 needs an RSA key, got an Ed25519 key"),
+            ),
+            (
+                "RS256",
+                RSA_KEY,
+                Some(
+                    "a \"PRIVATE KEY\" was given where a public key belongs; \
+                      pass it as the private key",
+                ),
+            ),
+            (
+                "RS256",
+                "not a key",
+                Some("the key is not PEM text (it must start with a \"-----BEGIN ...-----\" line)"),
+            ),
+            (
+                "none",
+                RSA_PUB,
+                Some(
+                    "algorithm \"none\" is not supported; use one of HS256, HS384, HS512, \
+                      RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
+                ),
+            ),
+            (
+                "HS256",
+                RSA_PUB,
+                Some("an HS256 key is a shared secret; it has no public or private key"),
+            ),
+            ("RS256", RSA_PKCS1_PUB, None),
+            ("ES256", P256_PUB, None),
         ];
-        for (alg, pem, expected) in cases {
+        for (alg, pem, rule) in cases {
             let sql = "SELECT revocation.jwt_add_key($1, $2, public_key => $3)";
+            let expected = rule.map_or("ok".to_string(), |rule| refused("k-rule", rule));
             assert_eq!(outcome(sql, &["k-rule", alg, pem]), expected, "{alg}");
             // Nothing is stored for a refused key.
-            assert_eq!(key_count(), i64::from(expected == "ok"), "{alg}");
+            assert_eq!(key_count(), i64::from(rule.is_none()), "{alg}");
             Spi::run("DELETE FROM revocation.signing_keys").unwrap();
         }
         for (alg, min) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
             let sql = "SELECT revocation.jwt_add_key($1, $2, secret => convert_to($3, 'UTF8'))";
+            let rule = format!(
+                "an {alg} secret must be at least {min} bytes, got {}",
+                min - 1
+            );
             assert_eq!(
                 outcome(sql, &["k-rule", alg, &"s".repeat(min - 1)]),
-                format!(
-                    "22023: signing key \"k-rule\" is refused: an {alg} secret must be at least {min} bytes, got {}",
-                    min - 1
-                )
+                refused("k-rule", &rule)
             );
         }
         let sql = "SELECT revocation.jwt_add_key($1, $2, secret => ''::bytea)";
         assert_eq!(
             outcome(sql, &["k-rule", "HS256"]),
-            "22023: signing key \"k-rule\" is refused: an HS256 secret must be at least 32 bytes, got 0"
+            refused("k-rule", "an HS256 secret must be at least 32 bytes, got 0")
         );
         assert_eq!(key_count(), 0);
     }
@@ -850,23 +966,34 @@ mod tests {
         let sql = "SELECT revocation.jwt_add_key($1, 'RS256', public_key => $2, private_key => $3)";
         assert_eq!(
             outcome(sql, &["mismatch", RSA_PUB, RSA_OTHER_KEY]),
-            "22023: signing key \"mismatch\" is refused: the private key does not belong to the public key"
+            refused(
+                "mismatch",
+                "the private key does not belong to the public key"
+            )
         );
         assert_eq!(key_count(), 0);
     }
 
     #[pg_test]
     fn constraint_errors_never_show_the_secret() {
+        let add = "SELECT revocation.jwt_add_key";
+        let secret = "secret => decode(repeat('ab', 32), 'hex')";
         let cases = [
-            ("SELECT revocation.jwt_add_key(repeat('k', 300), 'HS256', secret => decode(repeat('ab', 32), 'hex'))",
-             "23514: a kid must have between 1 and 256 bytes"),
-            ("SELECT revocation.jwt_add_key('', 'HS256', secret => decode(repeat('ab', 32), 'hex'))",
-             "23514: a kid must have between 1 and 256 bytes"),
-            ("SELECT revocation.jwt_add_key('k2', 'HS256', secret => decode(repeat('ab', 32), 'hex'), usable_from => NULL)",
-             "23502: signing key \"k2\": usable_from must not be null"),
+            (
+                format!("{add}(repeat('k', 300), 'HS256', {secret})"),
+                "23514: a kid must have between 1 and 256 bytes",
+            ),
+            (
+                format!("{add}('', 'HS256', {secret})"),
+                "23514: a kid must have between 1 and 256 bytes",
+            ),
+            (
+                format!("{add}('k2', 'HS256', {secret}, usable_from => NULL)"),
+                "23502: signing key \"k2\": usable_from must not be null",
+            ),
         ];
         for (sql, expected) in cases {
-            assert_eq!(outcome(sql, &[]), expected);
+            assert_eq!(outcome(&sql, &[]), expected);
         }
     }
 
