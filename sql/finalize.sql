@@ -371,6 +371,41 @@ $$;
 COMMENT ON FUNCTION revocation.jwt_revoke_subject(text, timestamptz, text) IS
     'Revokes every token of a subject issued before a time (log out everywhere)';
 
+-- jwt_purge_revocations: deletes the rows of revoked tokens that expired before a time, so the
+-- table does not grow for ever. Rows whose expiry is unknown are kept, and so are subjects'
+-- cut-offs. The purged rows' history goes with them; dump them first if it must be kept.
+CREATE FUNCTION revocation.jwt_purge_revocations(
+        expired_before timestamptz DEFAULT now() - interval '30 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    purged bigint;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot purge revocations on a standby'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Purge on the primary; standbys follow once it is replayed.';
+    END IF;
+    IF expired_before IS NULL THEN
+        RAISE EXCEPTION 'expired_before must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Within the largest leeway a token past its exp still verifies: its row must stay.
+    IF expired_before > now() - interval '300 seconds' THEN
+        RAISE EXCEPTION 'expired_before must be at least 300 seconds ago'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A token that expired less than 300 seconds ago may still be '
+                           'accepted within revocation.leeway.';
+    END IF;
+    DELETE FROM revocation.invalidated_tokens AS t WHERE t.expires_at < expired_before;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION revocation.jwt_purge_revocations(timestamptz) IS
+    'Deletes the revocations of tokens that expired before a time; returns how many';
+
 -- The key rules, for every row however it arrives.
 CREATE FUNCTION revocation._check_signing_key() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_check_signing_key_wrapper';
@@ -447,3 +482,4 @@ REVOKE ALL ON FUNCTION revocation._authentic_claims(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_revoke(text, text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_revoke_token(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION revocation.jwt_revoke_subject(text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION revocation.jwt_purge_revocations(timestamptz) FROM PUBLIC;

@@ -88,3 +88,19 @@ CREATE TRIGGER stamp_policy BEFORE INSERT OR UPDATE ON revocation.database_polic
     FOR EACH ROW EXECUTE FUNCTION revocation._stamp_policy();
 REVOKE ALL ON revocation.database_policies FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.database_policies', '');
+-- What each table holds, for \d+ and other catalog readers.
+COMMENT ON TABLE revocation.signing_keys IS
+    'Signing keys: a key verifies tokens from usable_from until retired_at';
+COMMENT ON COLUMN revocation.signing_keys.secret IS 'HMAC secret; NULL for other algorithms';
+COMMENT ON COLUMN revocation.signing_keys.private_key IS
+    'PEM private key, only where this database signs; NULL for verify-only keys';
+COMMENT ON TABLE revocation.generation IS
+    'Internal: the generation counter that orders revocations and tells backends to refresh';
+COMMENT ON TABLE revocation.invalidated_tokens IS
+    'Revoked jtis: when each was revoked, by whom, and when its token expires';
+COMMENT ON COLUMN revocation.invalidated_tokens.expires_at IS
+    'Expiry of the token, where known; NULL keeps the row in every backend''s memory for good';
+COMMENT ON TABLE revocation.invalidated_subjects IS
+    'Per-subject cut-offs: a subject''s tokens issued before issued_before are revoked';
+COMMENT ON TABLE revocation.database_policies IS
+    'Databases where every token must carry the allowlist claim';

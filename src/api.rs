@@ -138,8 +138,10 @@ errors::raising_function!(
 /// `revocation.jwt_check`: the verdict as a row, for a given time; never raises for a bad token.
 #[pg_extern(stable, parallel_restricted, sql = false)]
 fn jwt_check(
-    token: Option<&str>,
-    db: Option<&str>,
+    // Bytes, not &str: in a SQL_ASCII database a text value need not be UTF-8, and that is a
+    // malformed token to report, not an error to raise.
+    token: Option<&[u8]>,
+    db: Option<&[u8]>,
     at: Option<TimestampWithTimeZone>,
 ) -> TableIterator<
     'static,
@@ -153,17 +155,23 @@ fn jwt_check(
         name!(jti, Option<String>),
     ),
 > {
-    let db = match db {
-        Some(db) => db.to_string(),
-        None => current_database(),
+    let utf8 = |bytes: &[u8], name: &str| {
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| Rejection::new(Reason::Malformed, format!("{name} is not valid UTF-8")))
     };
-    let outcome = match (token, at) {
-        (None, _) => Err(Rejection::new(Reason::Malformed, "no token was given")),
-        (Some(token), None) => check(token, &db),
-        (Some(token), Some(ts)) => {
-            check_as_of(token, &db, cache::timestamp_to_unix(ts.into_inner()))
+    let outcome = (|| {
+        let token = token.ok_or_else(|| Rejection::new(Reason::Malformed, "no token was given"))?;
+        let token = utf8(token, "token")?;
+        let db = match db {
+            Some(db) => utf8(db, "db")?,
+            None => current_database(),
+        };
+        match at {
+            None => check(&token, &db),
+            Some(ts) => check_as_of(&token, &db, cache::timestamp_to_unix(ts.into_inner())),
         }
-    };
+    })();
     let row = match outcome {
         Ok(v) => (
             true,

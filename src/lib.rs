@@ -22,6 +22,7 @@ pub mod issuance;
 pub mod jwks;
 pub mod keys;
 pub mod oauth;
+pub mod reason;
 pub mod revocation;
 pub mod session;
 pub mod settings;

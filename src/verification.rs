@@ -5,8 +5,8 @@
 //! trusted, or even parsed as JSON, before the signature holds, which is also why an expired token
 //! signed with the wrong key is reported as a bad signature and never as expired.
 
-use crate::errors::{quoted, Reason, Rejection};
 use crate::keys::{alg_name, parse_alg, Key, KeyRing};
+use crate::reason::{quoted, Reason, Rejection};
 use base64::Engine;
 use serde_json::{Map, Value};
 

@@ -4,6 +4,7 @@ import base64
 import json
 import time
 
+import psycopg
 import pytest
 from conftest import HS_SECRET, key_text
 
@@ -196,3 +197,36 @@ def test_error_priority_bad_signature_before_expiry(target):
         == "bad_signature"
     assert reason(target, hmac_token({"alg": "HS256", "kid": "hs"}, expired, HS_SECRET)) \
         == "expired"
+
+
+def test_text_that_is_not_utf8_is_malformed(cluster):
+    """A SQL_ASCII database stores any bytes as text: such a token, or database name, is
+    reported as malformed by both entry points, never as an internal error."""
+    name = "sql_ascii_db"
+    cluster.sql(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 "
+                "LC_COLLATE 'C' LC_CTYPE 'C'")
+    try:
+        with cluster.connect(name) as conn:
+            # psycopg hands SQL_ASCII text back as bytes.
+            row = lambda query, *args: tuple(  # noqa: E731
+                v.decode() if isinstance(v, bytes) else v
+                for v in conn.execute(query, args).fetchone())
+            conn.execute("CREATE EXTENSION revocation")
+            conn.execute("SELECT revocation.jwt_add_key('hs', 'HS256', secret => %s)",
+                         (HS_SECRET,))
+            good = hmac_token({"alg": "HS256", "kid": "hs"}, live(), HS_SECRET)
+            bad = "E'\\xff' || %s"
+            assert row(f"SELECT active, reason, sqlstate, message FROM "
+                       f"revocation.jwt_check({bad})", good) \
+                == (False, "malformed", "28J01", "token is not valid UTF-8")
+            assert row(f"SELECT active, reason, message FROM revocation.jwt_check(%s, {bad})",
+                       good, "db") == (False, "malformed", "db is not valid UTF-8")
+            for call in (f"revocation.jwt_verify({bad})", f"revocation.jwt_verify({bad}, 'x')"):
+                with pytest.raises(psycopg.Error) as caught:
+                    conn.execute(f"SELECT {call}", (good,))
+                assert (caught.value.sqlstate, caught.value.diag.message_primary) \
+                    == ("28J01", "token is not valid UTF-8")
+            assert row("SELECT active, reason FROM revocation.jwt_check(%s)", good) \
+                == (True, None)
+    finally:
+        cluster.sql(f"DROP DATABASE {name} WITH (FORCE)")

@@ -33,6 +33,7 @@ def test_ordinary_role_verifies(db, user):
     "SELECT revocation.jwt_sign('{}')",
     "SELECT revocation.jwt_add_key('x', 'HS256', secret => convert_to(repeat('x', 32), 'UTF8'))",
     "DELETE FROM revocation.signing_keys",
+    "SELECT revocation.jwt_purge_revocations()",
 ])
 def test_ordinary_role_is_refused(db, user, query):
     db.sql("SELECT revocation.jwt_add_key('k', 'HS256', secret => %s)", (HS_SECRET,))

@@ -354,3 +354,63 @@ def test_point_in_time_keeps_the_history_of_a_subject(hs):
     # Between the two revocations the first cut-off was in force, and it covered this token.
     assert hs.sql("SELECT reason FROM revocation.jwt_check(%s, at => %s)", (old, between)) \
         == [("revoked",)]
+
+
+def test_purge_deletes_only_rows_of_long_expired_tokens(hs):
+    # As a restore would bring them: rows of tokens that expired 40 and 10 days ago.
+    hs.sql("INSERT INTO revocation.invalidated_tokens (jti, expires_at) VALUES "
+           "('expired-40d', now() - interval '40 days'), "
+           "('expired-10d', now() - interval '10 days')")
+    hs.sql("SELECT revocation.jwt_revoke('live', expires_at => now() + interval '1 hour')")
+    hs.sql("SELECT revocation.jwt_revoke('unknown')")
+    hs.sql("SELECT revocation.jwt_revoke_subject('bob')")
+    with hs.connect() as reader:
+        assert verdict(reader, token("live")) == (False, "revoked")
+        full = stats(reader)["full_loads"]
+        # The default keeps 30 days of history.
+        assert hs.one("SELECT revocation.jwt_purge_revocations()") == 1
+        assert hs.sql("SELECT jti FROM revocation.invalidated_tokens ORDER BY jti") \
+            == [("expired-10d",), ("live",), ("unknown",)]
+        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '1 day')") == 1
+        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '1 day')") == 0
+        assert hs.sql("SELECT jti FROM revocation.invalidated_tokens ORDER BY jti") \
+            == [("live",), ("unknown",)]
+        # The open session reloads, and what is still revoked stays revoked.
+        assert verdict(reader, token("live")) == (False, "revoked")
+        assert verdict(reader, token("unknown")) == (False, "revoked")
+        assert verdict(reader, token("j-bob", sub="bob", iat=int(time.time()) - 60)) \
+            == (False, "revoked")
+        assert stats(reader)["full_loads"] == full + 1
+    assert hs.one("SELECT count(*) FROM revocation.invalidated_subjects") == 1
+
+
+def test_purge_keeps_rows_a_token_within_the_leeway_still_needs(hs):
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+        hs.sql("SELECT revocation.jwt_purge_revocations(now() - interval '299 seconds')")
+    assert caught.value.diag.message_primary == \
+        "expired_before must be at least 300 seconds ago"
+    with pytest.raises(psycopg.errors.NullValueNotAllowed):
+        hs.sql("SELECT revocation.jwt_purge_revocations(NULL)")
+
+
+def test_purging_needs_a_grant(hs):
+    role = f"{hs.name}_purger"
+    hs.sql(f"CREATE ROLE {role} LOGIN")
+    hs.sql("INSERT INTO revocation.invalidated_tokens (jti, expires_at) "
+           "VALUES ('expired', now() - interval '40 days')")
+    try:
+        with hs.connect(user=role) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT revocation.jwt_purge_revocations()")
+        hs.sql(f"GRANT EXECUTE ON FUNCTION revocation.jwt_purge_revocations(timestamptz) "
+               f"TO {role}")
+        with hs.connect(user=role) as conn:
+            # The function runs with the caller's rights: it also needs DELETE on the table.
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT revocation.jwt_purge_revocations()")
+        hs.sql(f"GRANT SELECT, DELETE ON revocation.invalidated_tokens TO {role}")
+        with hs.connect(user=role) as conn:
+            assert conn.execute("SELECT revocation.jwt_purge_revocations()").fetchone() == (1,)
+    finally:
+        hs.sql(f"DROP OWNED BY {role}")
+        hs.sql(f"DROP ROLE {role}")

@@ -1,0 +1,57 @@
+-- revocation 0.1.0 to 0.2.0: jwt_purge_revocations, and comments on the tables.
+-- Nothing here touches a row: keys, revocations and policies stay as they are.
+
+\echo Use "ALTER EXTENSION revocation UPDATE TO '0.2.0'" to load this file. \quit
+
+-- What each table holds, for \d+ and other catalog readers.
+COMMENT ON TABLE revocation.signing_keys IS
+    'Signing keys: a key verifies tokens from usable_from until retired_at';
+COMMENT ON COLUMN revocation.signing_keys.secret IS 'HMAC secret; NULL for other algorithms';
+COMMENT ON COLUMN revocation.signing_keys.private_key IS
+    'PEM private key, only where this database signs; NULL for verify-only keys';
+COMMENT ON TABLE revocation.generation IS
+    'Internal: the generation counter that orders revocations and tells backends to refresh';
+COMMENT ON TABLE revocation.invalidated_tokens IS
+    'Revoked jtis: when each was revoked, by whom, and when its token expires';
+COMMENT ON COLUMN revocation.invalidated_tokens.expires_at IS
+    'Expiry of the token, where known; NULL keeps the row in every backend''s memory for good';
+COMMENT ON TABLE revocation.invalidated_subjects IS
+    'Per-subject cut-offs: a subject''s tokens issued before issued_before are revoked';
+COMMENT ON TABLE revocation.database_policies IS
+    'Databases where every token must carry the allowlist claim';
+
+-- jwt_purge_revocations: deletes the rows of revoked tokens that expired before a time, so the
+-- table does not grow for ever. Rows whose expiry is unknown are kept, and so are subjects'
+-- cut-offs. The purged rows' history goes with them; dump them first if it must be kept.
+CREATE FUNCTION revocation.jwt_purge_revocations(
+        expired_before timestamptz DEFAULT now() - interval '30 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    purged bigint;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot purge revocations on a standby'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Purge on the primary; standbys follow once it is replayed.';
+    END IF;
+    IF expired_before IS NULL THEN
+        RAISE EXCEPTION 'expired_before must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Within the largest leeway a token past its exp still verifies: its row must stay.
+    IF expired_before > now() - interval '300 seconds' THEN
+        RAISE EXCEPTION 'expired_before must be at least 300 seconds ago'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A token that expired less than 300 seconds ago may still be '
+                           'accepted within revocation.leeway.';
+    END IF;
+    DELETE FROM revocation.invalidated_tokens AS t WHERE t.expires_at < expired_before;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION revocation.jwt_purge_revocations(timestamptz) IS
+    'Deletes the revocations of tokens that expired before a time; returns how many';
+REVOKE ALL ON FUNCTION revocation.jwt_purge_revocations(timestamptz) FROM PUBLIC;
