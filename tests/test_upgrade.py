@@ -5,6 +5,8 @@ of a presented token and of a subject, and an enforced allowlist; then it is upd
 every verdict and every grant survives, a session opened before the update keeps its verdicts,
 and the schema ends up the same as a fresh install's."""
 
+import difflib
+import json
 import os
 import re
 import subprocess
@@ -12,6 +14,7 @@ import sys
 import time
 
 import jwt
+import psycopg
 import pytest
 from conftest import HS_SECRET, claims, key_text, pyjwt_token
 
@@ -77,7 +80,7 @@ def populate(conn):
     db = conn.execute("SELECT current_database()").fetchone()[0]
     sign = lambda c, kid: x(  # noqa: E731
         "SELECT revocation.jwt_sign(%s::jsonb, %s, dbs => ARRAY[current_database()])",
-        (psycopg_json(c), kid)).fetchone()[0]
+        (json.dumps(c), kid)).fetchone()[0]
     tokens = {
         "ours-hs-new": sign({"sub": "alice"}, "hs-new"),
         "ours-es": sign({"sub": "alice"}, "es"),
@@ -99,11 +102,6 @@ def populate(conn):
     x("SELECT revocation.jwt_revoke_token(%s, 'logged out')", (tokens["revoked-token"],))
     x("SELECT revocation.jwt_revoke_subject('bob', reason => 'password reset')")
     return tokens
-
-
-def psycopg_json(value):
-    import json
-    return json.dumps(value)
 
 
 EXPECTED = {
@@ -150,6 +148,10 @@ def grants(conn):
         ORDER BY 1""").fetchall()
 
 
+VOLATILE_LINES = ("--", "\\restrict", "\\unrestrict",
+                  "UPDATE pg_catalog.pg_class", "SET relfrozenxid", "WHERE oid = ")
+
+
 def schema_of(cluster, dbname):
     """The extension's objects as pg_dump writes them out in binary-upgrade mode (the one mode
     that dumps an extension's members), without the OIDs that differ between databases."""
@@ -159,10 +161,7 @@ def schema_of(cluster, dbname):
     for line in out.stdout.splitlines():
         # \restrict carries a random key; binary_upgrade_set_* carry OIDs, and the pg_class
         # updates a table's OID and frozen transaction ID.
-        if ("binary_upgrade_set_" in line
-                or line.startswith(("--", "\\restrict", "\\unrestrict", "UPDATE pg_catalog.pg_class",
-                                    "SET relfrozenxid", "WHERE oid = "))
-                or not line.strip()):
+        if "binary_upgrade_set_" in line or line.startswith(VOLATILE_LINES) or not line.strip():
             continue
         # The configuration tables, by OID; extconfig() compares them by name.
         kept.append(re.sub(r"'\{[0-9,]+\}'", "'{oids}'", line))
@@ -213,7 +212,6 @@ def test_update_from_the_first_release_loses_nothing(cluster, old_db, fresh_db):
         upgraded_schema = schema_of(cluster, old_db)
         fresh_schema = schema_of(cluster, fresh_db)
         if upgraded_schema != fresh_schema:
-            import difflib
             diff = "\n".join(difflib.unified_diff(fresh_schema, upgraded_schema, "fresh",
                                                    "upgraded", lineterm="", n=2))
             pytest.fail(f"the upgraded schema differs from a fresh install:\n{diff}")
@@ -270,3 +268,47 @@ def test_every_release_has_a_path_to_the_current_version(cluster):
     paths = cluster.sql("SELECT source, path FROM pg_extension_update_paths('revocation') "
                         f"WHERE target = '{current_version()}' AND source <> target")
     assert paths == [(FIRST_RELEASE, f"{FIRST_RELEASE}--{current_version()}")]
+
+
+def test_grants_made_at_the_old_version_survive_the_update(cluster, old_db):
+    role = "upgrade_revoker"
+    cluster.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        with cluster.connect(old_db) as admin:
+            admin.execute(f"""
+                GRANT EXECUTE ON FUNCTION revocation.jwt_revoke(text, text, timestamptz)
+                    TO {role};
+                GRANT SELECT, INSERT (jti, reason, expires_at), UPDATE (expires_at)
+                    ON revocation.invalidated_tokens TO {role}""")
+            before = grants(admin)
+            admin.execute("ALTER EXTENSION revocation UPDATE")
+            assert set(grants(admin)) - set(before) == {
+                ("revocation.jwt_purge_revocations(timestamp with time zone)",
+                 "{postgres=X/postgres}")}
+            assert set(before) <= set(grants(admin))
+        with cluster.connect(old_db, user=role) as conn:
+            conn.execute("SELECT revocation.jwt_revoke('after-update')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT revocation.jwt_purge_revocations()")
+    finally:
+        cluster.sql(f"DROP OWNED BY {role}", dbname=old_db)
+        cluster.sql(f"DROP ROLE {role}")
+
+
+def test_a_failed_update_changes_nothing(cluster, old_db):
+    """ALTER EXTENSION runs in the caller's transaction: rolled back, the database is at 0.1.0
+    with its rows, and the update can be run again."""
+    with cluster.connect(old_db, autocommit=False) as admin:
+        populate(admin)
+        admin.commit()
+        before = rows(admin)
+        admin.execute("ALTER EXTENSION revocation UPDATE")
+        admin.rollback()
+        assert admin.execute("SELECT extversion FROM pg_extension "
+                             "WHERE extname = 'revocation'").fetchone() == (FIRST_RELEASE,)
+        assert admin.execute("SELECT count(*) FROM pg_proc "
+                             "WHERE proname = 'jwt_purge_revocations'").fetchone() == (0,)
+        assert rows(admin) == before
+        admin.execute("ALTER EXTENSION revocation UPDATE")
+        admin.commit()
+        assert rows(admin) == before

@@ -175,11 +175,19 @@ pub fn header_for(kid: &str) -> String {
 
 /// Claims that pass every check of [`policy`].
 pub fn good_claims(jti: &str) -> String {
+    let (iat, exp) = (AT - 10.0, AT + 600.0);
     format!(
-        r#"{{"iss":"{ISSUER}","sub":"alice","aud":["{AUDIENCE}","other"],"jti":"{jti}","iat":{},"nbf":{},"exp":{},"{DATABASES_CLAIM}":["{DATABASE}"]}}"#,
-        AT - 10.0,
-        AT - 10.0,
-        AT + 600.0
+        concat!(
+            r#"{{"iss":"{ISSUER}","sub":"alice","aud":["{AUDIENCE}","other"],"jti":"{jti}","#,
+            r#""iat":{iat},"nbf":{iat},"exp":{exp},"{DATABASES_CLAIM}":["{DATABASE}"]}}"#
+        ),
+        ISSUER = ISSUER,
+        AUDIENCE = AUDIENCE,
+        jti = jti,
+        iat = iat,
+        exp = exp,
+        DATABASES_CLAIM = DATABASES_CLAIM,
+        DATABASE = DATABASE
     )
 }
 
