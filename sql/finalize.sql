@@ -421,7 +421,8 @@ CREATE TRIGGER signing_keys_changed
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._table_changed();
 
 -- Revocations: each row gets the next generation number (in commit order) and the revoking
--- role; the audit columns of a jti never change; a delete makes every backend reload.
+-- role; the audit columns of a jti never change; a delete makes every backend reload, unless it
+-- removed only rows no backend needs.
 CREATE FUNCTION revocation._stamp_revocation() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_stamp_revocation_wrapper';
 CREATE FUNCTION revocation._bump_epoch() RETURNS trigger
@@ -433,6 +434,23 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION revocation._bump_epoch() FROM PUBLIC;
+-- Deleting only rows of tokens that expired more than 300 seconds ago (the largest leeway), as
+-- jwt_purge_revocations does, needs no reload: no backend can need such a row, since the token
+-- is refused as expired first, so it only goes from memory at the next prune. Any other
+-- deleted row might be held, and moves the epoch. expires_at only ever grows.
+CREATE FUNCTION revocation._bump_epoch_unless_expired() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM gone
+               WHERE gone.expires_at IS NULL OR gone.expires_at >= now() - interval '300 seconds')
+    THEN
+        UPDATE revocation.generation SET epoch = epoch + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION revocation._bump_epoch_unless_expired() FROM PUBLIC;
 CREATE TRIGGER stamp_revocation
     BEFORE INSERT OR UPDATE ON revocation.invalidated_tokens
     FOR EACH ROW EXECUTE FUNCTION revocation._stamp_revocation();
@@ -440,8 +458,11 @@ CREATE TRIGGER stamp_revocation
     BEFORE INSERT OR UPDATE ON revocation.invalidated_subjects
     FOR EACH ROW EXECUTE FUNCTION revocation._stamp_revocation();
 CREATE TRIGGER bump_epoch
-    AFTER DELETE OR TRUNCATE ON revocation.invalidated_tokens
+    AFTER TRUNCATE ON revocation.invalidated_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch();
+CREATE TRIGGER bump_epoch_on_delete
+    AFTER DELETE ON revocation.invalidated_tokens REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch_unless_expired();
 CREATE TRIGGER bump_epoch
     AFTER DELETE OR TRUNCATE ON revocation.invalidated_subjects
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch();

@@ -1,4 +1,5 @@
--- revocation 0.1.0 to 0.2.0: jwt_purge_revocations, and comments on the tables.
+-- revocation 0.1.0 to 0.2.0: jwt_purge_revocations; deleting only long-expired revocations no
+-- longer makes every backend reload; comments on the tables.
 -- Nothing here touches a row: keys, revocations and policies stay as they are.
 
 \echo Use "ALTER EXTENSION revocation UPDATE TO '0.2.0'" to load this file. \quit
@@ -55,3 +56,28 @@ $$;
 COMMENT ON FUNCTION revocation.jwt_purge_revocations(timestamptz) IS
     'Deletes the revocations of tokens that expired before a time; returns how many';
 REVOKE ALL ON FUNCTION revocation.jwt_purge_revocations(timestamptz) FROM PUBLIC;
+
+-- Deleting only rows of tokens that expired more than 300 seconds ago (the largest leeway), as
+-- jwt_purge_revocations does, needs no reload: no backend can need such a row, since the token
+-- is refused as expired first, so it only goes from memory at the next prune. Any other
+-- deleted row might be held, and moves the epoch. expires_at only ever grows.
+CREATE FUNCTION revocation._bump_epoch_unless_expired() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM gone
+               WHERE gone.expires_at IS NULL OR gone.expires_at >= now() - interval '300 seconds')
+    THEN
+        UPDATE revocation.generation SET epoch = epoch + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION revocation._bump_epoch_unless_expired() FROM PUBLIC;
+DROP TRIGGER bump_epoch ON revocation.invalidated_tokens;
+CREATE TRIGGER bump_epoch
+    AFTER TRUNCATE ON revocation.invalidated_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch();
+CREATE TRIGGER bump_epoch_on_delete
+    AFTER DELETE ON revocation.invalidated_tokens REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch_unless_expired();

@@ -1,7 +1,8 @@
 //! Writes the seed corpus of each fuzz target into `fuzz/seeds/<target>/`, and checks on the way
 //! that every seed token gets the verdict the fixture says it must.
 //!
-//! Run from `fuzz/`: `cargo run --bin seeds`.
+//! Run from `fuzz/`: `cargo run --bin seeds [DIR]` (default: `fuzz/seeds`). The ES256 seeds get
+//! new signatures each time (ECDSA is randomized), so regenerating rewrites them.
 
 use revocation_fuzz::verification::verify;
 use revocation_fuzz::*;
@@ -9,9 +10,11 @@ use std::fs;
 use std::path::Path;
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("seeds")
-        .join(target);
+    let root = std::env::args().nth(1).map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds"),
+        std::path::PathBuf::from,
+    );
+    let dir = root.join(target);
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join(name), bytes).unwrap();
 }
