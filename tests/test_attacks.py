@@ -230,3 +230,62 @@ def test_text_that_is_not_utf8_is_malformed(cluster):
                 == (True, None)
     finally:
         cluster.sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_mutated_tokens_through_the_sql_entry_points(target):
+    """Thousands of mutations of a valid token, through jwt_verify (which raises) and jwt_check
+    (which reports): each one is refused with one of our SQLSTATEs, never an internal error,
+    none but the original is accepted, and the backend survives them all."""
+    import random
+    rng = random.Random(7515)
+    original = hmac_token({"alg": "HS256", "kid": "hs"}, live(), HS_SECRET)
+    alphabet = "AZaz09-_.={}[]\":,\\ \u00e9\u0000"
+    mutants = set()
+    while len(mutants) < 3000:
+        chars = list(original)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(chars) + 1)
+            op = rng.randrange(3)
+            if op == 0 and at < len(chars):
+                chars[at] = rng.choice(alphabet)
+            elif op == 1:
+                chars.insert(at, rng.choice(alphabet))
+            elif chars:
+                del chars[min(at, len(chars) - 1)]
+        mutant = "".join(chars).replace("\u0000", "")   # text cannot hold NUL
+        if mutant != original:
+            mutants.add(mutant)
+    mutants = sorted(mutants)
+    with target.connect() as conn:
+        pid, started = conn.execute(
+            "SELECT pg_backend_pid(), pg_postmaster_start_time()").fetchone()
+        conn.execute("""
+            CREATE FUNCTION pg_temp.verdicts(tokens text[]) RETURNS SETOF text
+            LANGUAGE plpgsql AS $$
+            DECLARE t text;
+            BEGIN
+                FOREACH t IN ARRAY tokens LOOP
+                    BEGIN
+                        PERFORM revocation.jwt_verify(t);
+                        RETURN NEXT 'accepted';
+                    EXCEPTION WHEN OTHERS THEN
+                        RETURN NEXT SQLSTATE;
+                    END;
+                END LOOP;
+            END $$""")
+        raised = [r[0] for r in conn.execute("SELECT pg_temp.verdicts(%s)", (mutants,))]
+        reported = conn.execute(
+            "SELECT c.active, c.sqlstate FROM unnest(%s::text[]) WITH ORDINALITY AS m(t, n), "
+            "revocation.jwt_check(m.t) AS c ORDER BY m.n", (mutants,)).fetchall()
+        assert len(raised) == len(reported) == len(mutants)
+        ours = {f"28J{n:02d}" for n in range(1, 16)}
+        assert set(raised) <= ours, set(raised) - ours
+        # The mutations reach past the shape checks: to the key lookup and the signature.
+        assert {"28J01", "28J04", "28J06"} <= set(raised)
+        assert all(not active and code in ours for active, code in reported)
+        # The two entry points agree on every one.
+        assert raised == [code for _, code in reported]
+        assert conn.execute("SELECT pg_backend_pid(), pg_postmaster_start_time()").fetchone() \
+            == (pid, started)
+        assert conn.execute("SELECT active FROM revocation.jwt_check(%s)",
+                            (original,)).fetchone() == (True,)
