@@ -374,10 +374,11 @@ COMMENT ON FUNCTION revocation.jwt_revoke_subject(text, timestamptz, text) IS
 -- jwt_purge_revocations: deletes the rows of revoked tokens that expired before a time, so the
 -- table does not grow for ever. Rows whose expiry is unknown are kept, and so are subjects'
 -- cut-offs. The purged rows' history goes with them; dump them first if it must be kept.
+-- SECURITY DEFINER: whoever may run it can delete only what it deletes, never a live row.
 CREATE FUNCTION revocation.jwt_purge_revocations(
         expired_before timestamptz DEFAULT now() - interval '30 days')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -391,12 +392,14 @@ BEGIN
     IF expired_before IS NULL THEN
         RAISE EXCEPTION 'expired_before must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- Within the largest leeway a token past its exp still verifies: its row must stay.
-    IF expired_before > now() - interval '300 seconds' THEN
-        RAISE EXCEPTION 'expired_before must be at least 300 seconds ago'
+    -- A statement judges tokens by its own start time, and within the leeway (at most 300
+    -- seconds) a token past its exp still verifies: a statement that began a while ago may
+    -- still need the row of a token that expired before now. A day covers any sane statement.
+    IF expired_before > now() - interval '1 day' THEN
+        RAISE EXCEPTION 'expired_before must be at least one day ago'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A token that expired less than 300 seconds ago may still be '
-                           'accepted within revocation.leeway.';
+                  DETAIL = 'Rows of tokens that expired within the last day are kept, for '
+                           'statements still running and for the leeway.';
     END IF;
     DELETE FROM revocation.invalidated_tokens AS t WHERE t.expires_at < expired_before;
     GET DIAGNOSTICS purged = ROW_COUNT;
@@ -429,7 +432,10 @@ CREATE FUNCTION revocation._bump_epoch() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
-    UPDATE revocation.generation SET epoch = epoch + 1;
+    -- A DELETE from invalidated_tokens is judged by bump_epoch_on_delete, which sees the rows.
+    IF TG_OP = 'TRUNCATE' OR TG_TABLE_NAME <> 'invalidated_tokens' THEN
+        UPDATE revocation.generation SET epoch = epoch + 1;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -458,7 +464,7 @@ CREATE TRIGGER stamp_revocation
     BEFORE INSERT OR UPDATE ON revocation.invalidated_subjects
     FOR EACH ROW EXECUTE FUNCTION revocation._stamp_revocation();
 CREATE TRIGGER bump_epoch
-    AFTER TRUNCATE ON revocation.invalidated_tokens
+    AFTER DELETE OR TRUNCATE ON revocation.invalidated_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch();
 CREATE TRIGGER bump_epoch_on_delete
     AFTER DELETE ON revocation.invalidated_tokens REFERENCING OLD TABLE AS gone

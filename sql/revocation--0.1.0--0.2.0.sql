@@ -1,8 +1,25 @@
 -- revocation 0.1.0 to 0.2.0: jwt_purge_revocations; deleting only long-expired revocations no
--- longer makes every backend reload; comments on the tables.
--- Nothing here touches a row: keys, revocations and policies stay as they are.
+-- longer makes every backend reload; UTF8 databases only; comments on the tables.
+-- Nothing here touches a row: keys, revocations and policies stay as they are. The one lock
+-- stronger than a reader's is CREATE TRIGGER's SHARE ROW EXCLUSIVE on invalidated_tokens: the
+-- update waits for open revoking transactions, and revocations wait for the update, while
+-- verification goes on.
 
 \echo Use "ALTER EXTENSION revocation UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Tokens are UTF-8 JSON, compared byte for byte with the text in these tables: in a database of
+-- another encoding a revoked jti or sub could have other bytes than the token's and not match.
+DO $$
+BEGIN
+    IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+        RAISE EXCEPTION 'revocation needs a database with UTF8 encoding'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('This database''s encoding is %s.',
+                                             pg_catalog.getdatabaseencoding()),
+                  HINT = 'Create the database with ENCODING ''UTF8''.';
+    END IF;
+END
+$$;
 
 -- What each table holds, for \d+ and other catalog readers.
 COMMENT ON TABLE revocation.signing_keys IS
@@ -24,10 +41,11 @@ COMMENT ON TABLE revocation.database_policies IS
 -- jwt_purge_revocations: deletes the rows of revoked tokens that expired before a time, so the
 -- table does not grow for ever. Rows whose expiry is unknown are kept, and so are subjects'
 -- cut-offs. The purged rows' history goes with them; dump them first if it must be kept.
+-- SECURITY DEFINER: whoever may run it can delete only what it deletes, never a live row.
 CREATE FUNCTION revocation.jwt_purge_revocations(
         expired_before timestamptz DEFAULT now() - interval '30 days')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
@@ -41,12 +59,14 @@ BEGIN
     IF expired_before IS NULL THEN
         RAISE EXCEPTION 'expired_before must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- Within the largest leeway a token past its exp still verifies: its row must stay.
-    IF expired_before > now() - interval '300 seconds' THEN
-        RAISE EXCEPTION 'expired_before must be at least 300 seconds ago'
+    -- A statement judges tokens by its own start time, and within the leeway (at most 300
+    -- seconds) a token past its exp still verifies: a statement that began a while ago may
+    -- still need the row of a token that expired before now. A day covers any sane statement.
+    IF expired_before > now() - interval '1 day' THEN
+        RAISE EXCEPTION 'expired_before must be at least one day ago'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A token that expired less than 300 seconds ago may still be '
-                           'accepted within revocation.leeway.';
+                  DETAIL = 'Rows of tokens that expired within the last day are kept, for '
+                           'statements still running and for the leeway.';
     END IF;
     DELETE FROM revocation.invalidated_tokens AS t WHERE t.expires_at < expired_before;
     GET DIAGNOSTICS purged = ROW_COUNT;
@@ -57,6 +77,20 @@ COMMENT ON FUNCTION revocation.jwt_purge_revocations(timestamptz) IS
     'Deletes the revocations of tokens that expired before a time; returns how many';
 REVOKE ALL ON FUNCTION revocation.jwt_purge_revocations(timestamptz) FROM PUBLIC;
 
+-- bump_epoch stays as it was; its function now leaves a DELETE from invalidated_tokens to
+-- bump_epoch_on_delete, which sees the deleted rows.
+CREATE OR REPLACE FUNCTION revocation._bump_epoch() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    -- A DELETE from invalidated_tokens is judged by bump_epoch_on_delete, which sees the rows.
+    IF TG_OP = 'TRUNCATE' OR TG_TABLE_NAME <> 'invalidated_tokens' THEN
+        UPDATE revocation.generation SET epoch = epoch + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION revocation._bump_epoch() FROM PUBLIC;
 -- Deleting only rows of tokens that expired more than 300 seconds ago (the largest leeway), as
 -- jwt_purge_revocations does, needs no reload: no backend can need such a row, since the token
 -- is refused as expired first, so it only goes from memory at the next prune. Any other
@@ -74,10 +108,6 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION revocation._bump_epoch_unless_expired() FROM PUBLIC;
-DROP TRIGGER bump_epoch ON revocation.invalidated_tokens;
-CREATE TRIGGER bump_epoch
-    AFTER TRUNCATE ON revocation.invalidated_tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch();
 CREATE TRIGGER bump_epoch_on_delete
     AFTER DELETE ON revocation.invalidated_tokens REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION revocation._bump_epoch_unless_expired();

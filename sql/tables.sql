@@ -1,6 +1,20 @@
 -- The tables of the revocation extension. They are extension configuration tables, so pg_dump
 -- dumps their rows and a restore brings every key back.
 
+-- Tokens are UTF-8 JSON, compared byte for byte with the text in these tables: in a database of
+-- another encoding a revoked jti or sub could have other bytes than the token's and not match.
+DO $$
+BEGIN
+    IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+        RAISE EXCEPTION 'revocation needs a database with UTF8 encoding'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('This database''s encoding is %s.',
+                                             pg_catalog.getdatabaseencoding()),
+                  HINT = 'Create the database with ENCODING ''UTF8''.';
+    END IF;
+END
+$$;
+
 -- One row per signing key. HMAC keys keep their secret in `secret`; RSA, EC and Ed25519 keys keep
 -- a PEM public key and, when this database also signs, a PEM private key. A key verifies tokens
 -- from `usable_from` until `retired_at`; the newest key in use that can sign is the one jwt_sign

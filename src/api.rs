@@ -58,6 +58,8 @@ unsafe fn text_arg<'a>(
     n: usize,
     name: &str,
 ) -> Result<&'a str, Rejection> {
+    // Before reading any text: in a database of another encoding the question is moot.
+    cache::require_utf8_database();
     // SAFETY: the caller passes the live fcinfo of a function whose argument n is text.
     unsafe {
         let datum = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, n);
@@ -138,8 +140,8 @@ errors::raising_function!(
 /// `revocation.jwt_check`: the verdict as a row, for a given time; never raises for a bad token.
 #[pg_extern(stable, parallel_restricted, sql = false)]
 fn jwt_check(
-    // Bytes, not &str: in a SQL_ASCII database a text value need not be UTF-8, and that is a
-    // malformed token to report, not an error to raise.
+    // Bytes, not &str: pgrx would raise an internal error for text that is not UTF-8, which
+    // can only arrive in a database of another encoding, refused below with its own error.
     token: Option<&[u8]>,
     db: Option<&[u8]>,
     at: Option<TimestampWithTimeZone>,
@@ -155,6 +157,7 @@ fn jwt_check(
         name!(jti, Option<String>),
     ),
 > {
+    cache::require_utf8_database();
     let utf8 = |bytes: &[u8], name: &str| {
         std::str::from_utf8(bytes)
             .map(str::to_string)

@@ -146,7 +146,33 @@ pub fn current_version(now: f64) -> u64 {
     STATE.with(|s| s.borrow().version)
 }
 
+/// Refuses to work in a database whose encoding is not UTF8. Tokens are UTF-8 JSON, and the
+/// tables' text (a `jti`, a `sub`, a database name) is compared with their strings byte for
+/// byte; in another encoding the same name has other bytes, so a revocation could silently not
+/// match. `CREATE EXTENSION` refuses such a database; this covers one that has an older
+/// version.
+pub fn require_utf8_database() {
+    // SAFETY: reads the database encoding, fixed for the life of the backend.
+    let encoding = unsafe { pg_sys::GetDatabaseEncoding() };
+    if encoding != pg_sys::pg_enc::PG_UTF8 as i32 {
+        // SAFETY: the name of a valid encoding is a static C string.
+        let name = unsafe { CStr::from_ptr(pg_sys::GetDatabaseEncodingName()) };
+        pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "revocation needs a database with UTF8 encoding",
+            "revocation",
+        )
+        .set_detail(format!(
+            "This database's encoding is {}.",
+            name.to_string_lossy()
+        ))
+        .set_hint("Move the extension's rows to a database created with ENCODING 'UTF8'.")
+        .report(PgLogLevel::ERROR);
+    }
+}
+
 fn refresh(now: f64) {
+    require_utf8_database();
     // SAFETY: a plain call into PostgreSQL's invalidation machinery from a backend.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     let legacy = settings::legacy_secrets_raw();
@@ -286,6 +312,7 @@ impl KeyRow {
 /// Every row of the key table, newest committed state, read as its owner. Private keys are
 /// read only when asked for: the verifier's cache never holds them.
 pub fn key_rows(with_private: bool) -> Vec<KeyRow> {
+    require_utf8_database();
     let rel = relid(c"signing_keys");
     KEYS_RELID.store(rel.to_u32(), Ordering::Relaxed);
     let sql = if with_private {

@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 fn _check_signing_key<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
+    crate::cache::require_utf8_database();
     let Some(new) = trigger.new() else {
         return Ok(None);
     };
@@ -110,6 +111,7 @@ fn _table_changed<'a>(
 fn _stamp_revocation<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    crate::cache::require_utf8_database();
     let fail = |e: &dyn std::fmt::Display| -> ! { error!("revocation trigger: {e}") };
     let mut new = trigger
         .new()

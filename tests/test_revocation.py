@@ -404,8 +404,8 @@ def test_purge_deletes_only_rows_of_long_expired_tokens(hs):
         assert hs.one("SELECT revocation.jwt_purge_revocations()") == 1
         assert hs.sql("SELECT jti FROM revocation.invalidated_tokens ORDER BY jti") \
             == [("expired-10d",), ("live",), ("unknown",)]
-        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '1 day')") == 1
-        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '1 day')") == 0
+        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '2 days')") == 1
+        assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '2 days')") == 0
         assert hs.sql("SELECT jti FROM revocation.invalidated_tokens ORDER BY jti") \
             == [("live",), ("unknown",)]
         # What is still revoked stays revoked in the open session, which needed no reload: no
@@ -418,20 +418,28 @@ def test_purge_deletes_only_rows_of_long_expired_tokens(hs):
     assert hs.one("SELECT count(*) FROM revocation.invalidated_subjects") == 1
 
 
-def test_purge_keeps_rows_a_token_within_the_leeway_still_needs(hs):
+def test_purge_keeps_the_last_days_rows(hs):
+    """A statement judges tokens by its start time, within the leeway: one that began an hour
+    ago may still need the row of a token that expired half an hour ago."""
+    hs.sql("INSERT INTO revocation.invalidated_tokens (jti, expires_at) "
+           "VALUES ('recent', now() - interval '23 hours')")
     with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
-        hs.sql("SELECT revocation.jwt_purge_revocations(now() - interval '299 seconds')")
-    assert caught.value.diag.message_primary == \
-        "expired_before must be at least 300 seconds ago"
+        hs.sql("SELECT revocation.jwt_purge_revocations(now() - interval '23 hours 59 minutes')")
+    assert caught.value.diag.message_primary == "expired_before must be at least one day ago"
+    assert hs.one("SELECT revocation.jwt_purge_revocations(now() - interval '1 day')") == 0
+    assert hs.one("SELECT count(*) FROM revocation.invalidated_tokens") == 1
     with pytest.raises(psycopg.errors.NullValueNotAllowed):
         hs.sql("SELECT revocation.jwt_purge_revocations(NULL)")
 
 
-def test_purging_needs_a_grant(hs):
+def test_purging_needs_a_grant_and_nothing_more(hs):
+    """The function runs as its owner: a role granted only EXECUTE purges what it purges, and
+    cannot delete a live revocation itself."""
     role = f"{hs.name}_purger"
     hs.sql(f"CREATE ROLE {role} LOGIN")
     hs.sql("INSERT INTO revocation.invalidated_tokens (jti, expires_at) "
            "VALUES ('expired', now() - interval '40 days')")
+    hs.sql("SELECT revocation.jwt_revoke('live', expires_at => now() + interval '1 hour')")
     try:
         with hs.connect(user=role) as conn:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -439,12 +447,21 @@ def test_purging_needs_a_grant(hs):
         hs.sql(f"GRANT EXECUTE ON FUNCTION revocation.jwt_purge_revocations(timestamptz) "
                f"TO {role}")
         with hs.connect(user=role) as conn:
-            # The function runs with the caller's rights: it also needs DELETE on the table.
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("SELECT revocation.jwt_purge_revocations()")
-        hs.sql(f"GRANT SELECT, DELETE ON revocation.invalidated_tokens TO {role}")
-        with hs.connect(user=role) as conn:
             assert conn.execute("SELECT revocation.jwt_purge_revocations()").fetchone() == (1,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM revocation.invalidated_tokens")
+        assert hs.sql("SELECT jti FROM revocation.invalidated_tokens") == [("live",)]
     finally:
         hs.sql(f"DROP OWNED BY {role}")
         hs.sql(f"DROP ROLE {role}")
+
+
+def test_deleting_a_subjects_cut_off_reloads_everything(hs):
+    hs.sql("SELECT revocation.jwt_revoke_subject('bob')")
+    bob = token("j-bob", sub="bob", iat=int(time.time()) - 60)
+    with hs.connect() as reader:
+        assert verdict(reader, bob) == (False, "revoked")
+        full = stats(reader)["full_loads"]
+        hs.sql("DELETE FROM revocation.invalidated_subjects WHERE sub = 'bob'")
+        assert verdict(reader, bob) == (True, None)
+        assert stats(reader)["full_loads"] == full + 1

@@ -315,3 +315,20 @@ def test_a_failed_update_changes_nothing(cluster, old_db):
         admin.execute("ALTER EXTENSION revocation UPDATE")
         admin.commit()
         assert rows(admin) == before
+
+
+def test_the_update_does_not_wait_for_readers(cluster, old_db):
+    """A session in the middle of a transaction that has verified tokens holds a reader's lock
+    on every table; the update must not queue behind it (and so stop every new check queued
+    behind the update)."""
+    with cluster.connect(old_db) as admin:
+        tokens = populate(admin)
+    with cluster.connect(old_db, autocommit=False) as reader:
+        assert verdicts(reader, tokens) == EXPECTED          # transaction open, locks held
+        with cluster.connect(old_db) as admin:
+            admin.execute("SET lock_timeout = '3s'")
+            admin.execute("ALTER EXTENSION revocation UPDATE")
+            assert admin.execute("SELECT extversion FROM pg_extension "
+                                 "WHERE extname = 'revocation'").fetchone() == (current_version(),)
+        assert verdicts(reader, tokens) == EXPECTED
+        reader.commit()
