@@ -19,31 +19,41 @@ pub enum PublicKey {
     Ed25519 { x: Vec<u8> },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Curve {
     P256,
     P384,
     P521,
-    Other,
+    /// A curve we do not support, by its OID, so that the key still writes out as it came.
+    Other(Vec<u8>),
 }
 
 impl Curve {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Curve::P256 => "P-256",
             Curve::P384 => "P-384",
             Curve::P521 => "P-521",
-            Curve::Other => "an unsupported curve",
+            Curve::Other(_) => "an unsupported curve",
         }
     }
 
     /// Length in bytes of one coordinate.
-    pub fn coordinate_len(self) -> usize {
+    pub fn coordinate_len(&self) -> usize {
         match self {
             Curve::P256 => 32,
             Curve::P384 => 48,
             Curve::P521 => 66,
-            Curve::Other => 0,
+            Curve::Other(_) => 0,
+        }
+    }
+
+    fn oid(&self) -> &[u8] {
+        match self {
+            Curve::P256 => OID_P256,
+            Curve::P384 => OID_P384,
+            Curve::P521 => OID_P521,
+            Curve::Other(oid) => oid,
         }
     }
 }
@@ -149,10 +159,10 @@ pub fn public_key_from_spki(der: &[u8]) -> Result<PublicKey, String> {
             c if c == OID_P256 => Curve::P256,
             c if c == OID_P384 => Curve::P384,
             c if c == OID_P521 => Curve::P521,
-            _ => Curve::Other,
+            other => Curve::Other(other.to_vec()),
         };
         let expected = 1 + 2 * curve.coordinate_len();
-        if curve != Curve::Other && (key.len() != expected || key[0] != 0x04) {
+        if !matches!(curve, Curve::Other(_)) && (key.len() != expected || key[0] != 0x04) {
             return Err(format!("the {} point must be uncompressed", curve.name()));
         }
         Ok(PublicKey::Ec {
@@ -212,21 +222,14 @@ impl PublicKey {
                     element(TAG_SEQUENCE, &body),
                 )
             }
-            PublicKey::Ec { curve, point } => {
-                let curve_oid = match curve {
-                    Curve::P256 => OID_P256,
-                    Curve::P384 => OID_P384,
-                    Curve::P521 | Curve::Other => OID_P521,
-                };
-                (
-                    [
-                        element(TAG_OID, OID_EC_PUBLIC_KEY),
-                        element(TAG_OID, curve_oid),
-                    ]
-                    .concat(),
-                    point.clone(),
-                )
-            }
+            PublicKey::Ec { curve, point } => (
+                [
+                    element(TAG_OID, OID_EC_PUBLIC_KEY),
+                    element(TAG_OID, curve.oid()),
+                ]
+                .concat(),
+                point.clone(),
+            ),
             PublicKey::Ed25519 { x } => (element(TAG_OID, OID_ED25519), x.clone()),
         };
         let bits = [&[0u8][..], &key].concat();
@@ -394,6 +397,11 @@ mod tests {
                 point: [vec![4], vec![7; 64]].concat(),
             },
             PublicKey::Ed25519 { x: vec![9; 32] },
+            // secp256k1: refused by the key rules, but it must not come back as another curve.
+            PublicKey::Ec {
+                curve: Curve::Other(vec![0x2b, 0x81, 0x04, 0x00, 0x0a]),
+                point: [vec![4], vec![7; 64]].concat(),
+            },
         ];
         for key in keys {
             assert_eq!(public_key_from_spki(&key.to_spki()).unwrap(), key);

@@ -35,7 +35,17 @@ fuzz_target!(|data: &[u8]| {
             ..RawKey::default()
         },
     };
-    if let Ok(parsed) = Material::parse(alg, raw) {
+    let parsed = Material::parse(alg, raw);
+    if let Some(secret) = raw.secret {
+        // A public key is public: as an HMAC secret it would let anyone sign.
+        let holds_public_key = secret.windows(10).any(|w| w == b"-----BEGIN")
+            || der::public_key_from_spki(secret).is_ok()
+            || der::public_key_from_pkcs1(secret).is_ok();
+        if holds_public_key {
+            assert!(parsed.is_err(), "{alg} accepted a public key as its secret");
+        }
+    }
+    if let Ok(parsed) = parsed {
         if let Some(secret) = raw.secret {
             let need = match alg {
                 "HS256" => 32,
@@ -49,7 +59,21 @@ fuzz_target!(|data: &[u8]| {
                 secret.len()
             );
         } else {
-            assert!(parsed.public.is_some());
+            // The key's family and size fit the algorithm.
+            match (alg, parsed.public.as_ref()) {
+                ("RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512", Some(key)) => {
+                    let bits = key.rsa_bits().expect("an RSA algorithm took a non-RSA key");
+                    assert!(bits >= 2048, "{alg} accepted a {bits}-bit key");
+                }
+                ("ES256", Some(der::PublicKey::Ec { curve, .. })) => {
+                    assert_eq!(*curve, der::Curve::P256)
+                }
+                ("ES384", Some(der::PublicKey::Ec { curve, .. })) => {
+                    assert_eq!(*curve, der::Curve::P384)
+                }
+                ("EdDSA", Some(der::PublicKey::Ed25519 { .. })) => {}
+                (alg, key) => panic!("{alg} accepted {key:?}"),
+            }
         }
     }
 

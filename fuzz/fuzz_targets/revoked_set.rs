@@ -1,7 +1,9 @@
 //! Arbitrary sequences of revocations, expiries, prunes and lookups against the in-memory
-//! revoked set, beside a plain model of what must be refused. The property: a revoked jti whose
-//! token can still verify (expiry plus leeway not yet passed) is always found, and a jti never
-//! revoked is never found. Subjects: the cut-off is the latest one applied.
+//! revoked set, beside a model of what the table holds. The rows arrive as the table hands them
+//! out: a jti's expiry may be learned or extended, never shortened (the trigger refuses that),
+//! and unknown means for good. The property: a jti whose latest row says its token can still
+//! verify (expiry plus leeway not yet passed) is always found, and a jti never revoked is never
+//! found. Subjects: the cut-off in force is the latest one.
 
 #![no_main]
 
@@ -14,7 +16,7 @@ const LEEWAY: f64 = 30.0;
 
 fuzz_target!(|data: &[u8]| {
     let mut set = RevokedSet::default();
-    // jti -> expiry as held (whole seconds, rounded up; None = never dropped)
+    // jti -> the expiry its row holds (None: unknown, held for good)
     let mut model: HashMap<String, Option<f64>> = HashMap::new();
     let mut subjects: HashMap<String, f64> = HashMap::new();
     let mut now = 1_800_000_000.0_f64;
@@ -22,21 +24,16 @@ fuzz_target!(|data: &[u8]| {
         let jti = format!("j{}", op[1] % 32);
         match op[0] % 5 {
             0 => {
-                // Revoke, with an expiry relative to now (or none).
-                let exp = (op[2] != 0)
+                // A row for this jti: a proposed expiry (or none), as the table would keep it.
+                let proposed = (op[2] != 0)
                     .then(|| now + (op[2] as f64 - 128.0) * 10.0 + op[3] as f64 / 256.0);
-                set.apply_jti(&jti, exp, now, LEEWAY);
-                match exp {
-                    Some(e) if e + LEEWAY < now => {
-                        model.remove(&jti);
-                    }
-                    Some(e) => {
-                        model.insert(jti, Some(e.ceil()));
-                    }
-                    None => {
-                        model.insert(jti, None);
-                    }
-                }
+                let held = match (model.get(&jti), proposed) {
+                    (Some(None), _) | (_, None) => None,
+                    (Some(Some(before)), Some(p)) => Some(before.max(p)),
+                    (None, Some(p)) => Some(p),
+                };
+                set.apply_jti(&jti, held, now, LEEWAY);
+                model.insert(jti, held);
             }
             1 => now += op[2] as f64 * 7.0,
             2 => {
