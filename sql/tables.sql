@@ -33,9 +33,9 @@ CREATE TABLE revocation.signing_keys (
 REVOKE ALL ON revocation.signing_keys FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('revocation.signing_keys', '');
 
--- The generation counter: one row. Every change to the revocation tables takes the next number
--- under this row's lock, which is held until the change commits, so numbers are handed out in
--- commit order: a backend that has applied every row up to N can never be missing a row at or
+-- The generation counter: one row. Every transaction that changes the revocation tables takes
+-- the next number under this row's lock, which is held until it commits, and stamps it on every
+-- row it writes, so numbers are handed out in commit order: a backend that has applied every row up to N can never be missing a row at or
 -- below N, and a refresh reads only rows above it. `epoch` moves when rows are deleted, which
 -- an incremental refresh cannot see; backends then reload everything. Not dumped: a restore
 -- numbers the restored rows afresh.

@@ -175,7 +175,7 @@ fn _stamp_revocation<'a>(
             .unwrap_or_else(|e| fail(&e));
     }
 
-    let seq = next_generation();
+    let seq = generation_of_this_transaction();
     new.set_by_name("seq", seq).unwrap_or_else(|e| fail(&e));
     Ok(Some(new))
 }
@@ -214,6 +214,34 @@ fn current_role() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+thread_local! {
+    /// The generation number this transaction took; every revocation row it writes gets it.
+    static TAKEN: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The number for a row written by this transaction. The first row takes the next number with
+/// an UPDATE of the counter row, whose lock is then held until the transaction ends; the rest
+/// share it. That keeps the numbers in commit order (a refresh that has seen N can never miss a
+/// row numbered N or less), and a restore of a million rows costs one UPDATE, not a million
+/// versions of one row, each found by walking the chain of the ones before.
+///
+/// The number is forgotten when the transaction ends and when any subtransaction aborts: if the
+/// one that took it aborts, its lock is gone, another revoker may take the same number and
+/// commit first, and a later row of ours must take a new one.
+fn generation_of_this_transaction() -> i64 {
+    if let Some(seq) = TAKEN.get() {
+        return seq;
+    }
+    let seq = next_generation();
+    TAKEN.set(Some(seq));
+    seq
+}
+
+/// Called at the end of every transaction and subtransaction abort.
+pub fn forget_generation() {
+    TAKEN.set(None);
 }
 
 /// Takes the next generation number. The UPDATE holds the counter row's lock until this

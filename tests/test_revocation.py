@@ -465,3 +465,50 @@ def test_deleting_a_subjects_cut_off_reloads_everything(hs):
         hs.sql("DELETE FROM revocation.invalidated_subjects WHERE sub = 'bob'")
         assert verdict(reader, bob) == (True, None)
         assert stats(reader)["full_loads"] == full + 1
+
+
+def seqs(db, table="invalidated_tokens"):
+    return {r[0] for r in db.sql(f"SELECT DISTINCT seq FROM revocation.{table}")}
+
+
+def test_one_transaction_takes_one_number(hs):
+    """A transaction's rows share one generation number, however many statements and rows: a
+    restore of many rows costs one counter update, not one per row."""
+    before = hs.one("SELECT generation FROM revocation.generation")
+    with hs.connect(autocommit=False) as conn:
+        conn.execute("SELECT revocation.jwt_revoke('one')")
+        conn.execute("INSERT INTO revocation.invalidated_tokens (jti) "
+                      "SELECT 'bulk-' || i FROM generate_series(1, 5000) i")
+        conn.execute("SELECT revocation.jwt_revoke_subject('bob')")
+        conn.commit()
+    after = hs.one("SELECT generation FROM revocation.generation")
+    assert after == before + 1
+    assert seqs(hs) == {after} and seqs(hs, "invalidated_subjects") == {after}
+    hs.sql("SELECT revocation.jwt_revoke('next')")
+    assert hs.one("SELECT seq FROM revocation.invalidated_tokens WHERE jti = 'next'") == after + 1
+    with hs.connect() as reader:
+        assert stats(reader)["revoked_jtis"] == 5002
+        assert verdict(reader, token("bulk-4321")) == (False, "revoked")
+
+
+def test_a_number_taken_in_a_rolled_back_savepoint_is_not_reused(hs):
+    """The savepoint that took the number rolls back, and its lock on the counter goes with
+    it: another revoker takes the same number and commits first. The rest of the transaction
+    must take a new number, or a session that has seen the other commit would miss its rows."""
+    t = token("after-rollback")
+    with hs.connect() as reader, hs.connect(autocommit=False) as conn:
+        conn.execute("SAVEPOINT s")
+        conn.execute("SELECT revocation.jwt_revoke('rolled-back')")
+        taken = conn.execute("SELECT generation FROM revocation.generation").fetchone()[0]
+        conn.execute("ROLLBACK TO SAVEPOINT s")
+        with hs.connect() as other:                          # the lock went with the savepoint
+            other.execute("SET lock_timeout = '5s'")
+            other.execute("SELECT revocation.jwt_revoke('other')")
+        assert hs.one("SELECT seq FROM revocation.invalidated_tokens WHERE jti = 'other'") \
+            == taken
+        assert verdict(reader, token("other")) == (False, "revoked")   # the reader saw it
+        conn.execute("SELECT revocation.jwt_revoke('after-rollback')")
+        conn.commit()
+        assert hs.one("SELECT seq FROM revocation.invalidated_tokens "
+                      "WHERE jti = 'after-rollback'") == taken + 1
+        assert verdict(reader, t) == (False, "revoked")
