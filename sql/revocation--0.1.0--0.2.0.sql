@@ -91,16 +91,17 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION revocation._bump_epoch() FROM PUBLIC;
--- Deleting only rows of tokens that expired more than 300 seconds ago (the largest leeway), as
--- jwt_purge_revocations does, needs no reload: no backend can need such a row, since the token
--- is refused as expired first, so it only goes from memory at the next prune. Any other
--- deleted row might be held, and moves the epoch. expires_at only ever grows.
+-- Deleting only rows of tokens that expired more than a day ago, as jwt_purge_revocations does,
+-- needs no reload: a statement judges tokens by its start time, within a leeway of at most 300
+-- seconds, so only a statement that has run for most of a day could still need such a row.
+-- Held in memory, the entry goes at the next prune. Any other deleted row might be needed, and
+-- moves the epoch. expires_at only ever grows.
 CREATE FUNCTION revocation._bump_epoch_unless_expired() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM gone
-               WHERE gone.expires_at IS NULL OR gone.expires_at >= now() - interval '300 seconds')
+               WHERE gone.expires_at IS NULL OR gone.expires_at >= now() - interval '1 day')
     THEN
         UPDATE revocation.generation SET epoch = epoch + 1;
     END IF;

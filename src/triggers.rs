@@ -96,6 +96,7 @@ fn _check_signing_key<'a>(
 fn _table_changed<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
+    crate::cache::require_utf8_database();
     let relid = trigger.relid().unwrap_or_else(|e| error!("{e}"));
     // SAFETY: queues a message in the current transaction; no other effect until commit.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };

@@ -230,6 +230,9 @@ def test_a_database_that_is_not_utf8_is_refused(cluster, encoding):
                 ("SELECT revocation.jwt_sign('{}')", ()),
                 ("SELECT revocation.jwt_revoke('j')", ()),
                 ("SELECT revocation.jwt_revoke_subject('s')", ()),
+                ("SELECT revocation.require_database_claim('x')", ()),
+                ("DELETE FROM revocation.invalidated_tokens", ()),
+                ("TRUNCATE revocation.invalidated_subjects", ()),
                 ("ALTER EXTENSION revocation UPDATE", ()),
             ]
             for query, args in calls:
