@@ -106,15 +106,8 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     match event {
-        pg_sys::XactEvent::XACT_EVENT_COMMIT
-        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
-        | pg_sys::XactEvent::XACT_EVENT_ABORT
-        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-        | pg_sys::XactEvent::XACT_EVENT_PREPARE => crate::triggers::forget_generation(),
-        _ => {}
-    }
-    match event {
         pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
+            crate::triggers::forget_generation();
             if WROTE_IN_XACT.swap(false, Ordering::Relaxed) {
                 // Our own refreshes never see our own uncommitted rows; now they count.
                 KEYS_STALE.store(true, Ordering::Relaxed);
@@ -125,6 +118,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         pg_sys::XactEvent::XACT_EVENT_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
         | pg_sys::XactEvent::XACT_EVENT_PREPARE => {
+            crate::triggers::forget_generation();
             // A prepared transaction's invalidations reach every backend at COMMIT PREPARED.
             WROTE_IN_XACT.store(false, Ordering::Relaxed);
         }

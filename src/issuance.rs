@@ -4,16 +4,11 @@
 //! keeping private keys in the verifier's cache.
 
 use crate::cache::{self, KeyRow};
-use crate::keys::{alg_name, Material};
-use base64::Engine;
+use crate::keys::{alg_name, base64_url_encode as b64url, Material};
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use pgrx::{pg_sys, JsonB};
 use serde_json::{Map, Value};
-
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 fn invalid(message: String) -> ! {
     ereport!(
@@ -143,7 +138,7 @@ fn check_claims(claims: &Map<String, Value>) {
 /// The named key, or else the newest key in use that can sign.
 fn signing_key(kid: Option<&str>, now: f64) -> KeyRow {
     let all = cache::key_rows(true);
-    let in_use = |c: &KeyRow| c.usable_from <= now && c.retired_at.is_none_or(|r| now < r);
+    let in_use = |c: &KeyRow| crate::keys::in_window(c.usable_from, c.retired_at, now);
 
     if let Some(kid) = kid {
         let Some(key) = all.into_iter().find(|c| c.kid == kid) else {

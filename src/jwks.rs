@@ -8,16 +8,11 @@
 
 use crate::cache;
 use crate::der::{Curve, PublicKey};
-use crate::keys::{alg_name, Material, RawKey};
-use base64::Engine;
+use crate::keys::{alg_name, base64_url_decode, base64_url_encode as b64, Material, RawKey};
 use jsonwebtoken::Algorithm;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// The JWK of a public key, without `kid`, `alg` and `use`.
 fn jwk_of(public: &PublicKey) -> Map<String, Value> {
@@ -73,9 +68,8 @@ fn member<'a>(jwk: &'a Map<String, Value>, kid: &str, name: &str) -> &'a str {
 }
 
 fn bytes(jwk: &Map<String, Value>, kid: &str, name: &str) -> Vec<u8> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(member(jwk, kid, name))
-        .unwrap_or_else(|_| refused(kid, format!("\"{name}\" is not base64url")))
+    base64_url_decode(member(jwk, kid, name))
+        .unwrap_or_else(|| refused(kid, format!("\"{name}\" is not base64url")))
 }
 
 /// Reads one JWK into (kid, alg, PEM public key), applying every import rule.

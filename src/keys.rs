@@ -292,11 +292,17 @@ fn check_pair(
         .map_err(|_| "the private key does not belong to the public key".to_string())
 }
 
+/// Unpadded, canonical base64url (RFC 7515 section 2): what every JOSE field uses.
 pub fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
         .ok()
+}
+
+pub fn base64_url_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Parses `revocation.legacy_secrets`: shared secrets from before the key table, separated by
@@ -351,8 +357,13 @@ pub struct Key {
 
 impl Key {
     pub fn usable_at(&self, t: f64) -> bool {
-        self.usable_from <= t && self.retired_at.is_none_or(|r| t < r)
+        in_window(self.usable_from, self.retired_at, t)
     }
+}
+
+/// A key's window of use: from `usable_from` (inclusive) until `retired_at` (exclusive).
+pub fn in_window(usable_from: f64, retired_at: Option<f64>, t: f64) -> bool {
+    usable_from <= t && retired_at.is_none_or(|r| t < r)
 }
 
 /// The keys a backend verifies with.

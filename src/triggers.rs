@@ -35,8 +35,9 @@ fn _check_signing_key<'a>(
         new.get_by_name(name)
             .unwrap_or_else(|e| error!("cannot read column {name}: {e}"))
     };
+    let alg = column("alg");
     let present = [
-        ("alg", column("alg").is_some()),
+        ("alg", alg.is_some()),
         ("usable_from", time("usable_from").is_some()),
         ("created_at", time("created_at").is_some()),
     ];
@@ -49,7 +50,7 @@ fn _check_signing_key<'a>(
             );
         }
     }
-    let alg = column("alg").unwrap_or_default();
+    let alg = alg.unwrap_or_default();
     if let Some(old) = trigger.old() {
         // A retirement is only ever brought forward: a compromised key must not come back.
         let before: Option<pgrx::datum::TimestampWithTimeZone> = old

@@ -5,9 +5,9 @@
 //! trusted, or even parsed as JSON, before the signature holds, which is also why an expired token
 //! signed with the wrong key is reported as a bad signature and never as expired.
 
-use crate::keys::{alg_name, parse_alg, Key, KeyRing};
+// Unpadded, canonical base64url only (RFC 7515 section 2): one token has one spelling.
+use crate::keys::{alg_name, base64_url_decode as b64, parse_alg, Key, KeyRing};
 use crate::reason::{quoted, Reason, Rejection};
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// Latest time claim we accept: 9999-12-31T23:59:59Z, the end of PostgreSQL's timestamp range we
@@ -42,13 +42,6 @@ pub struct Verified {
 
 fn malformed(message: &str) -> Rejection {
     Rejection::new(Reason::Malformed, message)
-}
-
-fn b64(segment: &str) -> Option<Vec<u8>> {
-    // Unpadded, canonical base64url only (RFC 7515 section 2): one token has one spelling.
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .ok()
 }
 
 /// Which tokens have been revoked, as of the time being checked.
