@@ -257,12 +257,12 @@ fn check_claims(
         .get("jti")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let exp = time_claim(&claims, "exp")?.ok_or_else(|| {
+    let exp = time_claim(claims, "exp")?.ok_or_else(|| {
         Rejection::new(Reason::InvalidClaim, "token has no exp claim")
             .detail("Every token must say when it expires.")
     })?;
-    let nbf = time_claim(&claims, "nbf")?;
-    let iat = time_claim(&claims, "iat")?;
+    let nbf = time_claim(claims, "nbf")?;
+    let iat = time_claim(claims, "iat")?;
     // Only refusals need it, so it is built only for them.
     let who = || {
         jti.as_deref()
